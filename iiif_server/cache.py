@@ -1,0 +1,309 @@
+"""The derivative cache: finished image bytes on disk, keyed by a canonical request string.
+
+A hit is the hot path of the whole server and is answered by the front process itself:
+one sha256 of the short key, one dict lookup, one open and one read of a known length.
+No directory scans and no hashing of the body.
+
+Layout: `root/ab/cd/abcd...` (the sha256 of the key, fanned out over two directory levels
+so that no directory gets huge). Files appear under their final name only when complete
+(a temp file in the same directory, then `os.replace`), so a reader never sees half a file.
+
+The in-memory index (digest -> size, in LRU order) mirrors the files and is bounded by
+`max_bytes`, as the files are. File mtimes carry the LRU order across restarts: `load()`
+orders the entries by mtime, and a hit refreshes the mtime at most once per
+`touch_interval` so that a hit stays one cheap call.
+
+All methods are meant to be called from the event-loop thread; there is no locking.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import functools
+import hashlib
+import logging
+import os
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+TEMP_PREFIX = ".tmp-"
+_DIGEST_LENGTH = 64
+_HEX_DIGITS = frozenset("0123456789abcdef")
+# A disk that is full stays full for a while: one warning a minute is enough to be seen.
+_WARNING_INTERVAL = 60.0
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    """A snapshot of the cache for a status page."""
+
+    entries: int
+    total_bytes: int
+    max_bytes: int
+    hits: int
+    misses: int
+    evictions: int
+    write_errors: int
+    in_flight: int
+
+
+class _Entry:
+    __slots__ = ("size", "touched")
+
+    def __init__(self, size: int, touched: float) -> None:
+        self.size = size
+        # Wall-clock time the file's mtime was last set (by a write or a hit).
+        self.touched = touched
+
+
+def _digest(key: str) -> str:
+    # surrogatepass: a key built from a strange URL must never make a lookup raise.
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _is_digest(name: str) -> bool:
+    return len(name) == _DIGEST_LENGTH and _HEX_DIGITS.issuperset(name)
+
+
+class DerivativeCache:
+    """Finished derivatives on disk, bounded in bytes, least recently used evicted first."""
+
+    def __init__(self, root: Path, max_bytes: int, *, touch_interval: float = 600.0) -> None:
+        if max_bytes < 0:
+            raise ValueError(f"max_bytes must be >= 0, not {max_bytes}")
+        self.root = Path(root)
+        self.max_bytes = max_bytes
+        self.touch_interval = touch_interval
+        # A plain string prefix: building a Path on every hit would cost more than the read.
+        self._prefix = os.fspath(self.root)
+        self._index: OrderedDict[str, _Entry] = OrderedDict()
+        self._total_bytes = 0
+        # Only keys being computed right now: bounded by the number of concurrent requests.
+        self._in_flight: dict[str, asyncio.Task[bytes]] = {}
+        self.hits = 0
+        self.misses = 0
+        self.evictions = 0
+        self.write_errors = 0
+        self._last_warning = -_WARNING_INTERVAL
+
+    @property
+    def total_bytes(self) -> int:
+        return self._total_bytes
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def stats(self) -> CacheStats:
+        return CacheStats(
+            entries=len(self._index),
+            total_bytes=self._total_bytes,
+            max_bytes=self.max_bytes,
+            hits=self.hits,
+            misses=self.misses,
+            evictions=self.evictions,
+            write_errors=self.write_errors,
+            in_flight=len(self._in_flight),
+        )
+
+    def load(self) -> None:
+        """Index the entries already on disk (oldest mtime first), drop temp files, evict."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        found: list[tuple[float, str, int]] = []
+        for level1 in self._subdirectories(self.root):
+            for level2 in self._subdirectories(Path(level1.path)):
+                prefix = level1.name + level2.name
+                found.extend(self._scan_leaf(Path(level2.path), prefix))
+        found.sort()
+        self._index.clear()
+        self._total_bytes = 0
+        for mtime, digest, size in found:
+            self._index[digest] = _Entry(size, mtime)
+            self._total_bytes += size
+        self._evict()
+
+    def get(self, key: str) -> bytes | None:
+        """The cached bytes for `key`, or None. A hit makes the entry the most recent."""
+        digest = _digest(key)
+        entry = self._index.get(digest)
+        if entry is None:
+            self.misses += 1
+            return None
+        path = self._path(digest)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                # One byte more than expected reveals a file that changed underneath.
+                data = os.read(fd, entry.size + 1)
+            finally:
+                os.close(fd)
+        except OSError:
+            data = None
+        if data is None or len(data) != entry.size:
+            # Deleted, unreadable or replaced by someone else: a miss, never an error.
+            self._forget(digest)
+            self.misses += 1
+            return None
+        self._index.move_to_end(digest)
+        now = time.time()
+        if now - entry.touched >= self.touch_interval:
+            entry.touched = now
+            with suppress(OSError):
+                os.utime(path)
+        self.hits += 1
+        return data
+
+    def put(self, key: str, data: bytes) -> None:
+        """Store `data` atomically, then evict least recently used entries down to max_bytes.
+
+        Oversize and empty payloads are not stored. A failed write (disk full, permissions)
+        is logged and leaves no file behind; it never raises.
+        """
+        size = len(data)
+        # An empty body is never a valid derivative, and an empty file is what a power cut
+        # can leave behind a rename that was not fsynced (`load()` discards those).
+        if size == 0 or size > self.max_bytes:
+            return
+        digest = _digest(key)
+        try:
+            self._write(self._path(digest), data)
+        except OSError as exc:
+            self._write_failed(key, exc)
+            return
+        old = self._index.pop(digest, None)
+        if old is not None:
+            self._total_bytes -= old.size
+        self._index[digest] = _Entry(size, time.time())
+        self._total_bytes += size
+        self._evict()
+
+    async def get_or_compute(self, key: str, compute: Callable[[], Awaitable[bytes]]) -> bytes:
+        """The cached bytes for `key`, or the result of `compute()`, which is then stored.
+
+        Concurrent calls for one key share a single computation and its result or its
+        exception; a failure is not remembered. The computation runs in its own task, so a
+        caller that goes away (a client disconnecting) does not cancel it for the others.
+        """
+        data = self.get(key)
+        if data is not None:
+            return data
+        task = self._in_flight.get(key)
+        if task is None or task.done():
+            task = asyncio.ensure_future(self._compute_and_store(key, compute))
+            self._in_flight[key] = task
+            task.add_done_callback(functools.partial(self._computation_done, key))
+        return await asyncio.shield(task)
+
+    async def _compute_and_store(self, key: str, compute: Callable[[], Awaitable[bytes]]) -> bytes:
+        data = await compute()
+        self.put(key, data)
+        return data
+
+    def _computation_done(self, key: str, task: asyncio.Task[bytes]) -> None:
+        # A done callback rather than a `finally` in the coroutine: it also runs for a task
+        # cancelled before it started, which would otherwise stay in the table for good.
+        if self._in_flight.get(key) is task:
+            del self._in_flight[key]
+        # When every caller went away nobody awaits the exception: retrieve it, so asyncio
+        # does not log "Task exception was never retrieved" for a failure no caller saw.
+        if not task.cancelled():
+            task.exception()
+
+    def _path(self, digest: str) -> str:
+        return f"{self._prefix}/{digest[:2]}/{digest[2:4]}/{digest}"
+
+    def _write(self, path: str, data: bytes) -> None:
+        directory = Path(path).parent
+        temp = directory / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+        try:
+            fd = os.open(temp, flags, 0o644)
+        except FileNotFoundError:
+            # First entry in this fan-out directory, or the cache was cleaned underneath.
+            directory.mkdir(parents=True, exist_ok=True)
+            fd = os.open(temp, flags, 0o644)
+        try:
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
+            temp.replace(path)
+        except BaseException:
+            with suppress(OSError):
+                temp.unlink()
+            raise
+
+    def _write_failed(self, key: str, exc: OSError) -> None:
+        self.write_errors += 1
+        now = time.monotonic()
+        if now - self._last_warning >= _WARNING_INTERVAL:
+            self._last_warning = now
+            reason = errno.errorcode.get(exc.errno or 0, "") or type(exc).__name__
+            logger.warning(
+                "derivative cache: cannot store %r (%s: %s); %d write failures so far",
+                key,
+                reason,
+                exc.strerror or exc,
+                self.write_errors,
+            )
+
+    def _forget(self, digest: str) -> None:
+        entry = self._index.pop(digest, None)
+        if entry is not None:
+            self._total_bytes -= entry.size
+
+    def _evict(self) -> None:
+        while self._total_bytes > self.max_bytes:
+            digest, entry = self._index.popitem(last=False)
+            self._total_bytes -= entry.size
+            self.evictions += 1
+            with suppress(OSError):
+                Path(self._path(digest)).unlink(missing_ok=True)
+
+    @staticmethod
+    def _subdirectories(directory: Path) -> list[os.DirEntry[str]]:
+        try:
+            with os.scandir(directory) as entries:
+                return [
+                    e
+                    for e in entries
+                    if len(e.name) == 2 and _HEX_DIGITS.issuperset(e.name) and e.is_dir()
+                ]
+        except OSError:
+            return []
+
+    @staticmethod
+    def _scan_leaf(directory: Path, prefix: str) -> list[tuple[float, str, int]]:
+        """(mtime, digest, size) of the entries in one leaf directory; removes temp files."""
+        found: list[tuple[float, str, int]] = []
+        try:
+            with os.scandir(directory) as entries:
+                for e in entries:
+                    try:
+                        if e.name.startswith(TEMP_PREFIX):
+                            # Left by a process that died mid-write: never complete.
+                            Path(e.path).unlink(missing_ok=True)
+                        elif (
+                            _is_digest(e.name)
+                            and e.name.startswith(prefix)
+                            and e.is_file(follow_symlinks=False)
+                        ):
+                            st = e.stat(follow_symlinks=False)
+                            if st.st_size == 0:
+                                Path(e.path).unlink(missing_ok=True)
+                            else:
+                                found.append((st.st_mtime, e.name, st.st_size))
+                    except OSError:
+                        continue
+        except OSError:
+            pass
+        return found

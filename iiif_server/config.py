@@ -1,0 +1,288 @@
+"""Typed settings: built-in defaults, then a YAML file, then `IIIF_SERVER_<KEY>` variables.
+
+Every key has a default, so the server runs with no file at all. An unknown
+key or a bad value raises `ConfigError` naming the key, which stops start-up.
+Relative paths are relative to the working directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+ENV_PREFIX = "IIIF_SERVER_"
+SOURCE_KINDS = ("disk", "web", "trusted_web")
+_BYTE_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "tb": 10**12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+}
+
+
+class ConfigError(ValueError):
+    """A configuration problem; the message names the offending key."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TypeSettings:
+    """One identifier type (`type:name`): where its sources come from."""
+
+    name: str
+    source: str = "disk"
+    url: str | None = None  # web: template containing {name}
+    regex: str | None = None  # trusted_web: URLs must fully match
+    ttl: float | None = None  # web kinds: seconds before a source is fetched again
+    rights: str | None = None  # 3.0 `rights`, 2.1 `license`
+    attribution: str | None = None  # 2.1 `attribution`
+    logo: str | None = None  # 2.1 `logo`
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    base_url: str | None = None
+    host: str = "127.0.0.1"
+    http_port: int = 4040
+    processes: int = 1
+    cache_path: Path = Path("data/cache")
+    source_path: Path = Path("data/sources")
+    cache_max_bytes: int = 10 * 10**9
+    types: Mapping[str, TypeSettings] = field(
+        default_factory=lambda: {"sample": TypeSettings(name="sample")}
+    )
+    default_type: str | None = "sample"
+    min_sizes_size: int = 200
+    tile_size: int = 512
+    size_pool_size: int = 1
+    image_pool_size: int = 2
+    info_cache_size: int = 4096
+    image_cache_size_per_process: int = 512 * 2**20
+    max_queue_per_worker: int = 32
+    image_task_timeout: float = 60.0
+    size_task_timeout: float = 10.0
+    max_http_fetches: int = 8
+    max_width: int = 10000
+    max_height: int = 10000
+    max_area: int = 50_000_000
+    allow_upscaling: bool = True
+    max_source_pixels: int = 400_000_000
+    jpeg_quality: int = 90
+    png_compress_level: int = 1
+    webp_quality: int = 90
+    webp_method: int = 0
+    cache_control: str = "public, max-age=86400"
+    log_level: str = "info"
+
+
+def _int(low: int, high: int | None = None) -> Callable[[str, Any], int]:
+    def check(key: str, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: must be an integer, got {value!r}")
+        if value < low or (high is not None and value > high):
+            bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise ConfigError(f"{key}: must be {bounds}, got {value}")
+        return value
+
+    return check
+
+
+def _seconds(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ConfigError(f"{key}: must be a positive number of seconds, got {value!r}")
+    return float(value)
+
+
+def _bool(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}: must be true or false, got {value!r}")
+    return value
+
+
+def _text(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{key}: must be a non-empty string, got {value!r}")
+    return value
+
+
+def _optional_text(key: str, value: Any) -> str | None:
+    return None if value is None else _text(key, value)
+
+
+def _path(key: str, value: Any) -> Path:
+    return Path(_text(key, value))
+
+
+def parse_bytes(key: str, value: Any, *, bare_unit: int = 1) -> int:
+    """`512MB`, `2 GiB`, `1000` (times `bare_unit`) -> bytes."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value * bare_unit
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", value)
+        if match and match.group(2).lower() in _BYTE_UNITS:
+            unit = _BYTE_UNITS[match.group(2).lower()] if match.group(2) else bare_unit
+            return int(float(match.group(1)) * unit)
+    raise ConfigError(f"{key}: must be a size such as 512MB or 2GiB, got {value!r}")
+
+
+def _base_url(key: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    url = _text(key, value)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+        raise ConfigError(f"{key}: must be an http(s) URL without query, got {value!r}")
+    return url.rstrip("/")
+
+
+def _log_level(key: str, value: Any) -> str:
+    levels = ("debug", "info", "warning", "error")
+    if not isinstance(value, str) or value.lower() not in levels:
+        raise ConfigError(f"{key}: must be one of {', '.join(levels)}, got {value!r}")
+    return value.lower()
+
+
+_CHECKS: dict[str, Callable[[str, Any], Any]] = {
+    "base_url": _base_url,
+    "host": _text,
+    "http_port": _int(1, 65535),
+    "processes": _int(1, 64),
+    "cache_path": _path,
+    "source_path": _path,
+    "cache_max_bytes": parse_bytes,
+    "default_type": _optional_text,
+    "min_sizes_size": _int(1),
+    "tile_size": _int(16, 8192),
+    "size_pool_size": _int(1, 256),
+    "image_pool_size": _int(1, 256),
+    "info_cache_size": _int(1),
+    # The seed server's value is a bare number of megabytes.
+    "image_cache_size_per_process": lambda k, v: parse_bytes(k, v, bare_unit=2**20),
+    "max_queue_per_worker": _int(1),
+    "image_task_timeout": _seconds,
+    "size_task_timeout": _seconds,
+    "max_http_fetches": _int(1, 1024),
+    "max_width": _int(1),
+    "max_height": _int(1),
+    "max_area": _int(1),
+    "allow_upscaling": _bool,
+    "max_source_pixels": _int(1),
+    "jpeg_quality": _int(1, 100),
+    "png_compress_level": _int(0, 9),
+    "webp_quality": _int(0, 100),
+    "webp_method": _int(0, 6),
+    "cache_control": _text,
+    "log_level": _log_level,
+}
+_TYPE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def _type_settings(name: str, raw: Any) -> TypeSettings:
+    prefix = f"types.{name}"
+    if not _TYPE_NAME.fullmatch(name):
+        raise ConfigError(f"{prefix}: a type name may hold only letters, digits, '_', '.', '-'")
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{prefix}: must be a mapping with at least 'source'")
+    known = {f.name for f in dataclasses.fields(TypeSettings)} - {"name"}
+    for key in raw:
+        if key not in known:
+            raise ConfigError(f"{prefix}.{key}: unknown key (known: {', '.join(sorted(known))})")
+    source = raw.get("source", "disk")
+    if source not in SOURCE_KINDS:
+        raise ConfigError(
+            f"{prefix}.source: must be one of {', '.join(SOURCE_KINDS)}, got {source!r}"
+        )
+    url = _optional_text(f"{prefix}.url", raw.get("url"))
+    regex = _optional_text(f"{prefix}.regex", raw.get("regex"))
+    if source == "web":
+        if url is None or "{name}" not in url:
+            raise ConfigError(f"{prefix}.url: a web type needs a url template containing {{name}}")
+        if urlsplit(url.replace("{name}", "x")).scheme not in ("http", "https"):
+            raise ConfigError(f"{prefix}.url: must be an http(s) URL, got {url!r}")
+    if source == "trusted_web":
+        if regex is None:
+            raise ConfigError(f"{prefix}.regex: a trusted_web type needs a regex of allowed URLs")
+        try:
+            re.compile(regex)
+        except re.error as error:
+            raise ConfigError(f"{prefix}.regex: not a valid regular expression: {error}") from None
+    ttl = raw.get("ttl")
+    return TypeSettings(
+        name=name,
+        source=source,
+        url=url,
+        regex=regex,
+        ttl=None if ttl is None else _seconds(f"{prefix}.ttl", ttl),
+        rights=_optional_text(f"{prefix}.rights", raw.get("rights")),
+        attribution=_optional_text(f"{prefix}.attribution", raw.get("attribution")),
+        logo=_optional_text(f"{prefix}.logo", raw.get("logo")),
+    )
+
+
+def _types(key: str, raw: Any) -> dict[str, TypeSettings]:
+    if not isinstance(raw, Mapping) or not raw:
+        raise ConfigError(f"{key}: must be a non-empty mapping of type name to settings")
+    return {str(name): _type_settings(str(name), value) for name, value in raw.items()}
+
+
+def from_mapping(raw: Mapping[str, Any]) -> Settings:
+    """Validate a mapping of settings (from YAML and the environment) into `Settings`."""
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key == "types":
+            values[key] = _types(key, value)
+        elif key in _CHECKS:
+            values[key] = _CHECKS[key](key, value)
+        else:
+            raise ConfigError(f"{key}: unknown configuration key")
+    settings = Settings(**values)
+    if settings.default_type is not None and settings.default_type not in settings.types:
+        raise ConfigError(
+            f"default_type: {settings.default_type!r} is not one of the configured types"
+        )
+    return settings
+
+
+def _env_values(environ: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, text in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        key = name[len(ENV_PREFIX) :].lower()
+        try:
+            # YAML scalars, so that numbers, booleans and `null` keep their type.
+            values[key] = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError:
+            values[key] = text
+    return values
+
+
+def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Defaults, overridden by the YAML file at `path`, overridden by the environment."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except OSError as error:
+            raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
+        except yaml.YAMLError as error:
+            raise ConfigError(f"config file {path} is not valid YAML: {error}") from None
+        if loaded is not None and not isinstance(loaded, Mapping):
+            raise ConfigError(f"config file {path}: the top level must be a mapping of keys")
+        raw.update(loaded or {})
+    raw.update(_env_values(environ or {}))
+    return from_mapping(raw)

@@ -1,0 +1,139 @@
+"""The image service: identifier -> source -> info -> derivative, with every cache in between.
+
+Handlers call this and do HTTP only. Everything that can be answered from
+memory or the derivative cache is answered here without touching a pool.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from .cache import DerivativeCache
+from .config import Settings
+from .iiif.image import ImageInfo
+from .iiif.info import InfoOptions
+from .iiif.params import Limits, Version
+from .iiif.request import ImageRequest, canonical_path, parse_image_request
+from .imaging.probe import probe
+from .imaging.render import EncodeOptions, render
+from .info_cache import InfoCache
+from .sources.base import SourceFile
+from .sources.registry import Identifier, SourceRegistry
+from .workers import WorkerPool
+
+# Bump when the imaging output changes, so old derivatives are not served.
+CACHE_KEY_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class ResolvedImage:
+    identifier: Identifier
+    source: SourceFile
+    info: ImageInfo
+
+
+@dataclass(frozen=True)
+class Derivative:
+    """One requested output: its resolved request, cache key and validators."""
+
+    image: ResolvedImage
+    request: ImageRequest
+    canonical: str  # canonical `{region}/{size}/{rotation}/{quality}.{format}` of the version
+    key: str
+
+    @property
+    def etag(self) -> str:
+        return '"' + hashlib.sha256(self.key.encode()).hexdigest()[:40] + '"'
+
+
+class ImageService:
+    def __init__(
+        self,
+        settings: Settings,
+        size_pool: WorkerPool,
+        image_pool: WorkerPool,
+        derivatives: DerivativeCache,
+    ) -> None:
+        self._settings = settings
+        self._sources = SourceRegistry(settings)
+        self._size_pool = size_pool
+        self._image_pool = image_pool
+        self._derivatives = derivatives
+        self._infos = InfoCache(settings.info_cache_size, self._probe)
+        self.limits = Limits(
+            max_width=settings.max_width,
+            max_height=settings.max_height,
+            max_area=settings.max_area,
+            allow_upscaling=settings.allow_upscaling,
+        )
+        self._encode_options = EncodeOptions(
+            jpeg_quality=settings.jpeg_quality,
+            png_compress_level=settings.png_compress_level,
+            webp_quality=settings.webp_quality,
+            webp_method=settings.webp_method,
+        )
+
+    async def _probe(self, source: SourceFile) -> ImageInfo:
+        return await self._size_pool.submit(
+            probe, str(source.path), self._settings.max_source_pixels
+        )
+
+    async def resolve(self, identifier_text: str) -> ResolvedImage:
+        identifier = self._sources.parse(identifier_text)
+        source = await self._sources.resolve(identifier)
+        info = await self._infos.get(source)
+        return ResolvedImage(identifier, source, info)
+
+    def info_options(self, image: ResolvedImage) -> InfoOptions:
+        type_settings = image.identifier.type
+        return InfoOptions(
+            limits=self.limits,
+            tile_size=self._settings.tile_size,
+            min_sizes_size=self._settings.min_sizes_size,
+            rights=type_settings.rights,
+            attribution=type_settings.attribution,
+            logo=type_settings.logo,
+        )
+
+    def plan(
+        self,
+        image: ResolvedImage,
+        version: Version,
+        region: str,
+        size: str,
+        rotation: str,
+        quality_format: str,
+    ) -> Derivative:
+        request = parse_image_request(
+            version, region, size, rotation, quality_format, image.info, self.limits
+        )
+        key = "|".join(
+            (
+                CACHE_KEY_VERSION,
+                f"{image.identifier.type.name}:{image.identifier.name}",
+                image.source.identity,
+                request.canonical,
+            )
+        )
+        return Derivative(image, request, canonical_path(version, request, image.info), key)
+
+    def cached(self, derivative: Derivative) -> bytes | None:
+        return self._derivatives.get(derivative.key)
+
+    async def render(self, derivative: Derivative) -> bytes:
+        image = derivative.image
+
+        async def compute() -> bytes:
+            return await self._image_pool.submit(
+                render,
+                str(image.source.path),
+                image.source.identity,
+                image.info,
+                derivative.request,
+                self._encode_options,
+                # One identifier, one worker: its decoded-image cache is reused.
+                affinity=str(image.source.path),
+            )
+
+        return await self._derivatives.get_or_compute(derivative.key, compute)
