@@ -7,7 +7,9 @@ memory or the derivative cache is answered here without touching a pool.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
 from .cache import DerivativeCache
 from .config import Settings
@@ -20,10 +22,24 @@ from .imaging.render import EncodeOptions, render
 from .info_cache import InfoCache
 from .sources.base import SourceFile
 from .sources.registry import Identifier, SourceRegistry
-from .workers import WorkerPool
+
+T = TypeVar("T")
 
 # Bump when the imaging output changes, so old derivatives are not served.
 CACHE_KEY_VERSION = "1"
+
+
+class TaskRunner(Protocol):
+    """Where imaging work runs: a `workers.WorkerPool`, or this process for one-off commands."""
+
+    async def submit(self, fn: Callable[..., T], *args: Any, affinity: str | None = None) -> T: ...
+
+
+class InProcessRunner:
+    """Runs tasks right here: for commands that answer one question and exit."""
+
+    async def submit(self, fn: Callable[..., T], *args: Any, affinity: str | None = None) -> T:
+        return fn(*args)
 
 
 @dataclass(frozen=True)
@@ -51,8 +67,8 @@ class ImageService:
     def __init__(
         self,
         settings: Settings,
-        size_pool: WorkerPool,
-        image_pool: WorkerPool,
+        size_pool: TaskRunner,
+        image_pool: TaskRunner,
         derivatives: DerivativeCache,
     ) -> None:
         self._settings = settings

@@ -16,7 +16,6 @@ import logging
 import multiprocessing
 import pickle
 import signal
-import time
 import zlib
 from collections import deque
 from collections.abc import Callable
@@ -76,9 +75,9 @@ class _Task:
 class _Worker:
     process: BaseProcess
     conn: Connection
-    started_at: float
     ready: bool = False
-    dying: bool = False  # killed by the front or seen dead; its exit is still to be reaped
+    dying: bool = False  # no longer listened to; only its exit is still awaited
+    timed_out: bool = False
     task: _Task | None = None
     timer: asyncio.TimerHandle | None = None
     exited: asyncio.Event = field(default_factory=asyncio.Event)
@@ -123,16 +122,19 @@ class WorkerPool:
         self._slots = [_Slot(i) for i in range(size)]
         self._loop: asyncio.AbstractEventLoop | None = None
         self._restarts = 0
-        self._closing = False
+        self._start_failures = 0
+        self._closing = False  # close() called: no new work
+        self._stopped = False  # close()'s grace is over: workers are being stopped
         self._closed = asyncio.Event()
         self._drained = asyncio.Event()
+        self._waiters: set[asyncio.Future[None]] = set()  # wait_ready() callers
 
     # ---- public API -------------------------------------------------------
 
     def start(self) -> None:
         """Spawn the workers; call from within the running event loop."""
         if self._loop is not None or self._closing:
-            raise RuntimeError(f"worker pool {self.name!r} was already started")
+            raise RuntimeError(f"worker pool {self.name!r} was already started or closed")
         self._loop = asyncio.get_running_loop()
         for slot in self._slots:
             self._spawn(slot)
@@ -163,16 +165,22 @@ class WorkerPool:
             raise
 
     async def wait_ready(self) -> None:
-        """Wait until every worker has started and run its initializer."""
+        """Wait until every worker has started and run its initializer.
+
+        Raises ``WorkerFailed`` if a worker dies while starting meanwhile.
+        """
+        start_failures = self._start_failures
         while not all(s.worker is not None and s.worker.ready for s in self._slots):
             if self._closing:
                 raise Unavailable("the server is shutting down")
-            pending = [s.worker.exited.wait() for s in self._slots if s.worker is not None]
-            ready = asyncio.ensure_future(self._any_ready())
-            waiters = [ready, *(asyncio.ensure_future(p) for p in pending)]
-            _, not_done = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-            for waiter in not_done:
-                waiter.cancel()
+            if self._start_failures != start_failures:
+                raise WorkerFailed("a worker could not be started")
+            changed = self._running_loop.create_future()
+            self._waiters.add(changed)
+            try:
+                await changed
+            finally:
+                self._waiters.discard(changed)
 
     async def close(self, grace: float = 10.0) -> None:
         """Refuse new work, give running and queued tasks ``grace`` seconds, then stop.
@@ -189,6 +197,7 @@ class WorkerPool:
             if self._loop is None:
                 return
             self._note_progress()
+            self._notify()
             try:
                 await asyncio.wait_for(self._drained.wait(), grace)
             except TimeoutError:
@@ -223,7 +232,10 @@ class WorkerPool:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         await self.close()
 
@@ -293,43 +305,49 @@ class WorkerPool:
             raise
         finally:
             theirs.close()  # only the child may hold it, or its death would go unnoticed
-        worker = _Worker(process, ours, time.monotonic())
+        worker = _Worker(process, ours)
         slot.worker = worker
         loop = self._running_loop
         loop.add_reader(ours.fileno(), self._on_readable, slot, worker)
         loop.add_reader(process.sentinel, self._on_exit, slot, worker)
 
     def _respawn(self, slot: _Slot) -> None:
+        slot.respawn = None
+        self._restarts += 1
         try:
             self._spawn(slot)
         except Exception:
             logger.exception("pool %s: cannot start worker %d", self.name, slot.index)
             slot.failures += 1
+            self._start_failures += 1
+            self._notify()
             self._fail_pending(slot, WorkerFailed("the worker could not be started"))
             self._schedule_respawn(slot)
-            return
-        self._restarts += 1
 
     def _schedule_respawn(self, slot: _Slot) -> None:
-        if self._closing and not slot.pending:
+        if self._stopped or (self._closing and not slot.pending):
             return
         delay = 0.0 if slot.failures == 0 else _BACKOFF_FIRST * 2 ** (slot.failures - 1)
-        slot.respawn = self._running_loop.call_later(
-            min(delay, _BACKOFF_MAX), self._respawn, slot
-        )
+        slot.respawn = self._running_loop.call_later(min(delay, _BACKOFF_MAX), self._respawn, slot)
 
     def _kill(self, worker: _Worker) -> None:
         """SIGKILL a worker; its sentinel then reports the exit to `_on_exit`."""
-        if worker.dying:
-            return
-        worker.dying = True
-        self._running_loop.remove_reader(worker.conn.fileno())
+        self._stop_listening(worker)
+        if not worker.exited.is_set():
+            worker.process.kill()
+
+    def _stop_listening(self, worker: _Worker) -> None:
+        """Forget a worker's pipe and timer; only its exit is still awaited."""
+        if not worker.dying:
+            worker.dying = True
+            self._running_loop.remove_reader(worker.conn.fileno())
         if worker.timer is not None:
             worker.timer.cancel()
-        worker.process.kill()
+            worker.timer = None
 
     def _on_timeout(self, slot: _Slot, worker: _Worker) -> None:
         task, worker.task, worker.timer = worker.task, None, None
+        worker.timed_out = True
         if task is not None:
             logger.warning(
                 "pool %s: %s ran past %.1f s; killing worker pid %s",
@@ -342,62 +360,59 @@ class WorkerPool:
         self._kill(worker)
 
     def _on_readable(self, slot: _Slot, worker: _Worker) -> None:
+        if worker.dying:
+            return
         try:
             data = worker.conn.recv_bytes()
         except (EOFError, OSError):
-            self._kill(worker)  # the worker is gone; `_on_exit` cleans up
+            self._stop_listening(worker)  # the worker is exiting; `_on_exit` cleans up
             return
-        self._on_message(slot, worker, data)
+        kind, value = self._decode(data)
+        if kind == _READY:
+            worker.ready = True
+            self._notify()
+        else:
+            task, worker.task = worker.task, None
+            if worker.timer is not None:
+                worker.timer.cancel()
+                worker.timer = None
+            slot.failures = 0
+            if task is not None:
+                _settle(task, kind, value)
+        self._dispatch(slot)
 
-    def _on_message(self, slot: _Slot, worker: _Worker, data: bytes) -> None:
+    def _decode(self, data: bytes) -> tuple[str, Any]:
         try:
             kind, value = pickle.loads(data)
         except Exception:
-            logger.exception("pool %s: unreadable message from a worker", self.name)
-            kind, value = _ERROR, ServerError("internal error: the worker's answer was unreadable")
-        if kind == _READY:
-            worker.ready = True
-            self._dispatch(slot)
-            return
-        task, worker.task = worker.task, None
-        if worker.timer is not None:
-            worker.timer.cancel()
-            worker.timer = None
-        slot.failures = 0
-        if task is not None and not task.future.done():
-            if kind == _RESULT:
-                task.future.set_result(value)
-            else:
-                task.future.set_exception(value)
-        self._dispatch(slot)
+            logger.exception("pool %s: unreadable answer from a worker", self.name)
+            return _ERROR, ServerError("internal error: the worker's answer was unreadable")
+        return kind, value
 
     def _on_exit(self, slot: _Slot, worker: _Worker) -> None:
-        loop = self._running_loop
-        loop.remove_reader(worker.process.sentinel)
-        if not worker.dying:
-            loop.remove_reader(worker.conn.fileno())
-        if worker.timer is not None:
-            worker.timer.cancel()
-        # A reply sent just before death is still in the pipe: deliver it.
-        if worker.task is not None and not self._closing_done():
+        self._running_loop.remove_reader(worker.process.sentinel)
+        self._stop_listening(worker)
+        task, worker.task = worker.task, None
+        if task is not None and not worker.conn.closed:
+            # An answer sent just before death may still be in the pipe.
             try:
                 if worker.conn.poll():
-                    self._on_message(slot, worker, worker.conn.recv_bytes())
+                    _settle(task, *self._decode(worker.conn.recv_bytes()))
             except (EOFError, OSError):
                 pass
         worker.conn.close()
         worker.process.join()
         exitcode = worker.process.exitcode
         worker.process.close()
-        worker.dying = True
         worker.exited.set()
         if slot.worker is worker:
             slot.worker = None
-        task, worker.task = worker.task, None
-        if self._closing_done():
+        self._notify()
+        if self._stopped:
             return
         if not worker.ready:
             slot.failures += 1
+            self._start_failures += 1
             logger.error(
                 "pool %s: worker %d died while starting (exit code %s)",
                 self.name,
@@ -405,7 +420,7 @@ class WorkerPool:
                 exitcode,
             )
             self._fail_pending(slot, WorkerFailed("the worker could not be started"))
-        elif task is not None:
+        elif task is not None and not task.future.done():
             logger.error(
                 "pool %s: worker %d died running %s (exit code %s)",
                 self.name,
@@ -414,9 +429,9 @@ class WorkerPool:
                 exitcode,
             )
             _fail(task, WorkerFailed("the worker died while making the image"))
-        elif exitcode != -signal.SIGKILL or time.monotonic() - worker.started_at < 1.0:
-            # An idle death not caused by a timeout: count it so a flapping worker backs off.
-            slot.failures += int(not _was_timeout_kill(worker))
+        elif task is None and not worker.timed_out:
+            # Nobody to blame: count it so that a worker that keeps dying backs off.
+            slot.failures += 1
             logger.warning(
                 "pool %s: idle worker %d exited (exit code %s)", self.name, slot.index, exitcode
             )
@@ -425,11 +440,10 @@ class WorkerPool:
 
     # ---- shutdown -----------------------------------------------------------
 
-    def _closing_done(self) -> bool:
-        """True once close() has stopped waiting for work."""
-        return self._closing and self._drained.is_set() and self._shutting_down
-
-    _shutting_down = False
+    def _notify(self) -> None:
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     def _note_progress(self) -> None:
         if self._closing and all(
@@ -442,8 +456,7 @@ class WorkerPool:
             _fail(slot.pending.popleft(), error)
 
     async def _shut_down(self) -> None:
-        self._shutting_down = True
-        self._drained.set()
+        self._stopped = True
         gone = Unavailable("the server is shutting down")
         workers: list[_Worker] = []
         for slot in self._slots:
@@ -451,27 +464,35 @@ class WorkerPool:
                 slot.respawn.cancel()
                 slot.respawn = None
             self._fail_pending(slot, gone)
-            if slot.worker is not None:
-                workers.append(slot.worker)
-                if slot.worker.task is not None:
-                    _fail(slot.worker.task, gone)
+            worker = slot.worker
+            if worker is not None:
+                workers.append(worker)
+                busy = worker.task is not None
+                if worker.task is not None:
+                    _fail(worker.task, gone)
+                # Closing our end makes an idle worker's recv() see EOF and exit cleanly.
+                self._kill(worker) if busy else self._stop_listening(worker)
+                worker.conn.close()
+        if await _all_set([w.exited for w in workers], _EXIT_WAIT):
+            return
         for worker in workers:
-            # Closing our end makes an idle worker's recv() see EOF and exit cleanly.
-            if not worker.dying:
-                worker.dying = True
-                self._running_loop.remove_reader(worker.conn.fileno())
-            if worker.timer is not None:
-                worker.timer.cancel()
-            worker.conn.close()
-        if workers and not await _all_set([w.exited for w in workers], _EXIT_WAIT):
-            for worker in workers:
-                if not worker.exited.is_set():
-                    worker.process.kill()
-            await _all_set([w.exited for w in workers], None)
+            if not worker.exited.is_set():
+                worker.process.kill()
+        if await _all_set([w.exited for w in workers], 5 * _EXIT_WAIT):
+            return
+        for worker in workers:  # unkillable (stuck in the kernel): stop watching it
+            if not worker.exited.is_set():
+                logger.error("pool %s: worker pid %s will not die", self.name, worker.process.pid)
+                self._running_loop.remove_reader(worker.process.sentinel)
 
 
-def _was_timeout_kill(worker: _Worker) -> bool:
-    return worker.dying and worker.task is None and worker.timer is None
+def _settle(task: _Task, kind: str, value: Any) -> None:
+    if task.future.done():  # the caller was cancelled; the answer is dropped
+        return
+    if kind == _RESULT:
+        task.future.set_result(value)
+    else:
+        task.future.set_exception(value)
 
 
 def _fail(task: _Task, error: ServerError) -> None:
@@ -480,6 +501,8 @@ def _fail(task: _Task, error: ServerError) -> None:
 
 
 async def _all_set(events: list[asyncio.Event], timeout: float | None) -> bool:
+    if not events:
+        return True
     waiters = [asyncio.ensure_future(e.wait()) for e in events]
     _, pending = await asyncio.wait(waiters, timeout=timeout)
     for waiter in pending:

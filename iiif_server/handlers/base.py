@@ -10,6 +10,26 @@ from ..errors import ServerError, Unavailable
 
 
 class BaseHandler(tornado.web.RequestHandler):
+    _counted = False
+
+    def prepare(self) -> None:
+        # Counted so that a stopping server can wait for requests in flight.
+        started = getattr(self.application, "request_started", None)
+        if started is not None:
+            started()
+            self._counted = True
+
+    def on_finish(self) -> None:
+        self._uncount()
+
+    def on_connection_close(self) -> None:
+        self._uncount()
+
+    def _uncount(self) -> None:
+        if self._counted:
+            self._counted = False
+            self.application.request_finished()  # type: ignore[attr-defined]
+
     def set_default_headers(self) -> None:
         self.set_header("Access-Control-Allow-Origin", "*")
         self.set_header("Access-Control-Expose-Headers", "Link, ETag, Retry-After")
@@ -59,4 +79,5 @@ class NotFoundHandler(BaseHandler):
     """Any path no route matches."""
 
     def prepare(self) -> None:
+        super().prepare()
         raise tornado.web.HTTPError(404, "no such resource")

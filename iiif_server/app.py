@@ -1,0 +1,93 @@
+"""The running server: pools, caches and the Tornado application, started and stopped together."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import tornado.web
+
+from .cache import DerivativeCache
+from .config import Settings
+from .handlers.base import NotFoundHandler
+from .handlers.iiif import routes as iiif_routes
+from .handlers.status import HealthHandler
+from .imaging.render import configure_worker
+from .service import ImageService
+from .workers import WorkerPool
+
+logger = logging.getLogger(__name__)
+
+
+class ServerApplication(tornado.web.Application):
+    """A Tornado application that knows how many requests are in flight, for a clean stop."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def request_started(self) -> None:
+        self.in_flight += 1
+        self._idle.clear()
+
+    def request_finished(self) -> None:
+        self.in_flight -= 1
+        if self.in_flight == 0:
+            self._idle.set()
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """True when every request finished within `timeout` seconds."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+
+class Server:
+    """Everything one front process owns. Nothing is built at import time."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.size_pool = WorkerPool(
+            "size",
+            settings.size_pool_size,
+            task_timeout=settings.size_task_timeout,
+            max_queue=settings.max_queue_per_worker,
+        )
+        self.image_pool = WorkerPool(
+            "image",
+            settings.image_pool_size,
+            task_timeout=settings.image_task_timeout,
+            max_queue=settings.max_queue_per_worker,
+            initializer=configure_worker,
+            initargs=(settings.image_cache_size_per_process, settings.max_source_pixels),
+        )
+        self.derivatives = DerivativeCache(
+            settings.cache_path / "derivatives", settings.cache_max_bytes
+        )
+        self.service = ImageService(settings, self.size_pool, self.image_pool, self.derivatives)
+
+    async def start(self) -> None:
+        """Load the derivative index and start the pools; call inside the running loop."""
+        self.derivatives.load()
+        self.size_pool.start()
+        self.image_pool.start()
+        await self.size_pool.wait_ready()
+        await self.image_pool.wait_ready()
+
+    async def stop(self, grace: float = 10.0) -> None:
+        await self.image_pool.close(grace)
+        await self.size_pool.close(grace)
+
+    def make_app(self, **tornado_settings: Any) -> ServerApplication:
+        handlers: list[Any] = [
+            (r"/health", HealthHandler, {"server": self}),
+            *iiif_routes(self.service, self.settings),
+        ]
+        return ServerApplication(
+            handlers, default_handler_class=NotFoundHandler, **tornado_settings
+        )

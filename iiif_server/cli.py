@@ -1,0 +1,110 @@
+"""Command line: `iiif-server serve | check-config | info IDENTIFIER`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import quote
+
+from . import __version__
+from .cache import DerivativeCache
+from .config import ConfigError, Settings, load
+from .errors import ServerError
+from .iiif.info import info_v3
+from .service import ImageService, InProcessRunner
+
+logger = logging.getLogger("iiif_server")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load(args.config, os.environ)
+
+
+async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
+    """Run until SIGTERM or SIGINT: then stop accepting, finish in-flight requests, stop pools."""
+    from tornado.httpserver import HTTPServer
+
+    from .app import Server
+
+    server = Server(settings)
+    await server.start()
+    app = server.make_app()
+    http_server = HTTPServer(app)
+    http_server.listen(settings.http_port, settings.host)
+    logger.info(
+        "iiif-server %s listening on http://%s:%d/iiif/3/ and /iiif/2/",
+        __version__,
+        settings.host,
+        settings.http_port,
+    )
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    if ready is not None:
+        ready.set()
+    try:
+        await stopping.wait()
+        logger.info("stopping: no new connections, finishing requests in flight")
+        http_server.stop()
+        await app.wait_idle(timeout=settings.image_task_timeout)
+        await http_server.close_all_connections()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        await server.stop()
+        logger.info("stopped")
+
+
+async def _info(settings: Settings, identifier: str) -> dict[str, object]:
+    """info.json computed in this process, without pools or a server."""
+    runner = InProcessRunner()
+    service = ImageService(settings, runner, runner, DerivativeCache(Path(os.devnull), 0))
+    image = await service.resolve(identifier)
+    root = settings.base_url or f"http://{settings.host}:{settings.http_port}"
+    image_id = f"{root}/iiif/3/{quote(identifier, safe='')}"
+    return info_v3(image_id, image.info, service.info_options(image))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="iiif-server", description=__doc__)
+    parser.add_argument("--version", action="version", version=__version__)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, help="YAML configuration file")
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("serve", parents=[common], help="run the server (the default)")
+    commands.add_parser("check-config", parents=[common], help="validate the configuration")
+    info = commands.add_parser("info", parents=[common], help="print an image's info.json")
+    info.add_argument("identifier")
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args(["serve", *(argv if argv is not None else sys.argv[1:])])
+    try:
+        settings = _settings(args)
+    except ConfigError as error:
+        print(f"iiif-server: configuration error: {error}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.command == "check-config":
+        print(f"configuration ok: {len(settings.types)} type(s), port {settings.http_port}")
+        return 0
+    if args.command == "info":
+        try:
+            document = asyncio.run(_info(settings, args.identifier))
+        except ServerError as error:
+            print(f"iiif-server: {error.status}: {error}", file=sys.stderr)
+            return 1
+        print(json.dumps(document, indent=2))
+        return 0
+    asyncio.run(serve(settings))
+    return 0

@@ -1,0 +1,31 @@
+"""`/health`: for container health checks and load balancers."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+from .base import BaseHandler
+
+if TYPE_CHECKING:
+    from ..app import Server
+
+
+class HealthHandler(BaseHandler):
+    def initialize(self, server: Server) -> None:
+        self.server = server
+
+    def get(self) -> None:
+        pools = [self.server.size_pool.status(), self.server.image_pool.status()]
+        healthy = all(pool.live > 0 and not pool.closing for pool in pools)
+        self.set_status(200 if healthy else 503)
+        self.set_header("Cache-Control", "no-store")
+        self.finish(
+            {
+                "status": "ok" if healthy else "unavailable",
+                "pools": [dataclasses.asdict(pool) for pool in pools],
+                "derivative_cache": dataclasses.asdict(self.server.derivatives.stats()),
+            }
+        )
+
+    head = get

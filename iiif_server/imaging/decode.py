@@ -1,0 +1,125 @@
+"""Decode a source's served page, reduced while decoding where the format allows.
+
+JPEG decodes at 1/2, 1/4 or 1/8 scale in the DCT (`Image.draft`), JPEG 2000
+at any wavelet level (`reduce`): far cheaper than decoding every pixel. Other
+formats are decoded whole; `reduce` then makes the smaller level.
+
+A decoded image is in the file's stored orientation and in a working mode
+that resizing handles well (L, LA, RGB or RGBA, 8 bits a sample).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, Jpeg2KImagePlugin, JpegImagePlugin
+
+from iiif_server import errors
+from iiif_server.iiif.image import ImageInfo
+from iiif_server.imaging import jpeg2000, orientation, reader
+
+_DCT_SCALES = 8  # libjpeg through Pillow's draft: 1/2, 1/4, 1/8
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A decoded page; pixel i covers stored pixels [i * scale, (i + 1) * scale)."""
+
+    image: Image.Image
+    scale: int
+
+    @property
+    def nbytes(self) -> int:
+        return self.image.width * self.image.height * len(self.image.getbands())
+
+
+def reduces_natively(info: ImageInfo) -> bool:
+    return info.format in ("JPEG", "MPO", "JPEG2000")
+
+
+def max_native_scale(info: ImageInfo) -> int | None:
+    """The largest decode-time reduction known from the format (None: no fixed bound)."""
+    return _DCT_SCALES if info.format in ("JPEG", "MPO") else None
+
+
+def decode(path: str, info: ImageInfo, scale: int, max_pixels: int) -> Decoded:
+    """Decode the served page at `scale` (a power of two) or the nearest finer one."""
+    with (
+        reader.pillow_errors(max_pixels, "the source image cannot be decoded"),
+        Path(path).open("rb") as fp,
+    ):
+        image = reader.open_image(fp)
+        if info.page:
+            image.seek(info.page)
+        reader.check_pixels(image.size, max_pixels)
+        if image.size != orientation.stored_size(info.orientation, (info.width, info.height)):
+            raise errors.SourceError("the source image changed while it was being served")
+        actual = 1
+        if scale > 1:
+            if isinstance(image, JpegImagePlugin.JpegImageFile):
+                actual = _draft(image, scale)
+            elif isinstance(image, Jpeg2KImagePlugin.Jpeg2KImageFile):
+                levels = min(scale.bit_length() - 1, jpeg2000.decomposition_levels(fp))
+                image.reduce = levels
+                actual = 1 << levels
+        image.load()
+        return Decoded(to_working_mode(image), actual)
+
+
+def reduce(decoded: Decoded, factor: int) -> Decoded:
+    """A level `factor` times smaller, by box averaging (fast, and exact at the edges)."""
+    return Decoded(decoded.image.reduce(factor), decoded.scale * factor)
+
+
+def _draft(image: JpegImagePlugin.JpegImageFile, scale: int) -> int:
+    """Ask libjpeg for 1/`scale` decoding; returns the scale it will use."""
+    width, height = image.size
+    drafted = image.draft(image.mode, (max(width // scale, 1), max(height // scale, 1)))
+    if drafted is None:  # e.g. a multi-picture file: no draft
+        return 1
+    _, box = drafted
+    return round(width / box[2])
+
+
+def to_working_mode(image: Image.Image) -> Image.Image:
+    """L, LA, RGB or RGBA with 8-bit samples, transparency as alpha, no metadata."""
+    mode = image.mode
+    has_transparency = "transparency" in image.info
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        result = _sixteen_to_eight(image)
+    elif mode == "1":
+        result = image.convert("L")
+    elif mode in ("P", "PA", "RGBa", "RGBX"):
+        result = image.convert("RGBA" if has_transparency or "A" in mode else "RGB")
+    elif mode == "La":
+        result = image.convert("LA")
+    elif mode in ("L", "RGB") and has_transparency:
+        result = image.convert("LA" if mode == "L" else "RGBA")
+    elif mode in ("L", "LA", "RGB", "RGBA"):
+        result = image
+    else:  # CMYK (Adobe-inverted ones are un-inverted by Pillow's decoder), YCbCr, LAB...
+        result = image.convert("RGB")
+    result.info = {}  # EXIF, ICC and the rest must not reach an output
+    return result
+
+
+def _sixteen_to_eight(image: Image.Image) -> Image.Image:
+    """Scale deep gray samples into 0-255 (Pillow's own convert would clip at 255)."""
+    wide = image.convert("F" if image.mode == "F" else "I")
+    factor = 255 / _white_level(wide, image.mode)
+    # +0.5 rounds: point() and convert() truncate, and 65535 / 257 must give 255.
+    return wide.point(lambda value: value * factor + 0.5).convert("L")
+
+
+def _white_level(wide: Image.Image, mode: str) -> float:
+    """The sample value that means white; only 16-bit modes say it themselves."""
+    if mode.startswith("I;16"):
+        return 65535
+    _, extreme = wide.getextrema()
+    assert isinstance(extreme, (int, float))
+    if extreme <= 1:
+        return 1  # floats in 0..1, or a 0/1 mask
+    if extreme <= 255:
+        return 255
+    return max(extreme, 65535)

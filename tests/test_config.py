@@ -1,0 +1,113 @@
+"""Configuration: defaults, the YAML file, the environment, and errors that name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from iiif_server.config import ConfigError, Settings, load
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yml"
+    path.write_text(text)
+    return path
+
+
+def test_runs_with_no_file() -> None:
+    settings = load(None, {})
+    assert settings == Settings()
+    assert settings.http_port == 4040 and settings.default_type == "sample"
+
+
+def test_seed_keys_work_unchanged(tmp_path: Path) -> None:
+    settings = load(
+        write(
+            tmp_path,
+            """
+base_url: https://images.example.org/
+http_port: 8080
+cache_path: /var/cache/iiif
+source_path: /srv/images
+min_sizes_size: 100
+size_pool_size: 2
+image_pool_size: 4
+info_cache_size: 1000
+image_cache_size_per_process: 256
+max_http_fetches: 10
+types:
+  collection:
+    source: disk
+  museum:
+    source: web
+    url: https://assets.example.org/{name}
+  partner:
+    source: trusted_web
+    regex: https://partner\\.example\\.org/images/.*
+default_type: collection
+""",
+        ),
+        {},
+    )
+    assert settings.base_url == "https://images.example.org"
+    assert settings.cache_path == Path("/var/cache/iiif")
+    assert settings.image_cache_size_per_process == 256 * 2**20  # the seed's megabytes
+    assert settings.types["museum"].url == "https://assets.example.org/{name}"
+    assert settings.types["partner"].source == "trusted_web"
+
+
+def test_environment_overrides_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "http_port: 8080\nallow_upscaling: true\n")
+    settings = load(
+        path,
+        {"IIIF_SERVER_HTTP_PORT": "9090", "IIIF_SERVER_ALLOW_UPSCALING": "false",
+         "IIIF_SERVER_CACHE_MAX_BYTES": "2GiB", "OTHER": "ignored"},
+    )  # fmt: skip
+    assert settings.http_port == 9090
+    assert settings.allow_upscaling is False
+    assert settings.cache_max_bytes == 2 * 2**30
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("http_prot: 80\n", "http_prot"),
+        ("http_port: eighty\n", "http_port"),
+        ("http_port: 70000\n", "http_port"),
+        ("image_pool_size: 0\n", "image_pool_size"),
+        ("allow_upscaling: maybe\n", "allow_upscaling"),
+        ("cache_max_bytes: lots\n", "cache_max_bytes"),
+        ("base_url: ftp://example.org\n", "base_url"),
+        ("types: {a: {source: ftp}}\n", "types.a.source"),
+        ("types: {a: {source: web}}\n", "types.a.url"),
+        ("types: {a: {source: trusted_web, regex: '('}}\n", "types.a.regex"),
+        ("types: {a: {source: disk, colour: red}}\n", "types.a.colour"),
+        ("types: {'a/b': {source: disk}}\n", "types.a/b"),
+        ("default_type: nothing\n", "default_type"),
+        ("- a list\n", "top level"),
+        ("key: [unclosed\n", "not valid YAML"),
+    ],
+)
+def test_bad_values_stop_with_the_key_named(tmp_path: Path, text: str, named: str) -> None:
+    with pytest.raises(ConfigError, match=named.replace(".", r"\.").replace("/", "/")):
+        load(write(tmp_path, text), {})
+
+
+def test_bad_environment_value_names_the_key() -> None:
+    with pytest.raises(ConfigError, match="http_port"):
+        load(None, {"IIIF_SERVER_HTTP_PORT": "port"})
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load(tmp_path / "absent.yml", {})
+
+
+def test_example_config_documents_every_key() -> None:
+    example = Path(__file__).resolve().parent.parent / "config.example.yml"
+    settings = load(example, {})
+    text = example.read_text()
+    for key in Settings.__dataclass_fields__:
+        assert f"{key}:" in text, f"config.example.yml does not document {key}"
+    assert settings.types

@@ -1,0 +1,82 @@
+"""Task functions for tests/test_workers.py.
+
+Spawned workers import these by their module path (``tests.worker_tasks``), so
+they must live in an importable module, not in the test file.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import resource
+import threading
+import time
+from pathlib import Path
+
+from iiif_server.errors import NotFound, ServerError
+
+_configured: str | None = None
+
+
+def configure(value: str) -> None:
+    """Initializer: leaves a mark that later tasks in the same worker can read."""
+    global _configured
+    _configured = value
+
+
+def configured() -> str | None:
+    return _configured
+
+
+def fail_to_start() -> None:
+    raise RuntimeError("this initializer fails on purpose")
+
+
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+def pid() -> int:
+    return os.getpid()
+
+
+def sleep_then_pid(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def touch(path: str) -> None:
+    Path(path).touch()
+
+
+def raise_not_found(message: str) -> None:
+    raise NotFound(message)
+
+
+def raise_value_error(message: str) -> None:
+    raise ValueError(message)
+
+
+def exit_abruptly() -> None:
+    os._exit(3)
+
+
+def segfault() -> None:
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # no core file left behind
+    ctypes.string_at(0)
+
+
+def unpicklable_result() -> object:
+    return threading.Lock()
+
+
+class TwoArgumentError(ServerError):
+    """Pickles fine in the worker but cannot be rebuilt from its args in the front."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def raise_unrebuildable_error() -> None:
+    raise TwoArgumentError("cannot come back", 7)
