@@ -5,8 +5,11 @@ the front keeps a bounded deque of waiting tasks per worker. Work for one
 identifier goes to one worker (``affinity``) so that worker's in-memory cache
 of decoded images is reused. A worker that dies or runs past its time limit
 costs only the task it was running: it is replaced and its queue carries on.
-Death and replies are noticed through ``loop.add_reader`` on the pipe and on
-the process sentinel, so there are no helper threads and no polling.
+Replies and deaths arrive through ``loop.add_reader`` on the pipe and on the
+process sentinel: no helper threads, no polling.
+
+Unlike ``concurrent.futures.ProcessPoolExecutor``, one dead worker does not
+break every pending task.
 """
 
 from __future__ import annotations
@@ -26,41 +29,31 @@ from multiprocessing.reduction import ForkingPickler
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
-from iiif_server.errors import (
-    Overloaded,
-    ServerError,
-    TaskTimeout,
-    Unavailable,
-    WorkerFailed,
-)
+from iiif_server.errors import Overloaded, ServerError, TaskTimeout, Unavailable, WorkerFailed
 
 __all__ = ["PoolStatus", "WorkerPool"]
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
-# Messages from a worker: (kind, value).
-_READY = "ready"
-_RESULT = "result"
-_ERROR = "error"
-
-# Respawn delays after a worker that died without a task to blame (at start or idle).
-_BACKOFF_FIRST = 0.1
-_BACKOFF_MAX = 5.0
+# Messages from a worker are pickled (kind, value) pairs.
+_READY, _RESULT, _ERROR = "ready", "result", "error"
+# Respawn delay after a death with no task to blame (while starting, or idle): it doubles.
+_BACKOFF_FIRST, _BACKOFF_MAX = 0.1, 5.0
 # After close()'s grace, how long idle workers get to exit on their own before SIGKILL.
 _EXIT_WAIT = 1.0
 
 
 @dataclass(frozen=True)
 class PoolStatus:
-    """A snapshot for a status page: counts only, cheap to take."""
+    """A snapshot for a status page."""
 
     name: str
     size: int
     live: int  # workers started and ready for work
     busy: int  # workers with a task in flight
     queued: int  # tasks waiting in the front process
-    restarts: int  # workers replaced since start()
+    restarts: int  # workers started since start() to replace others
     closing: bool
 
 
@@ -75,12 +68,12 @@ class _Task:
 class _Worker:
     process: BaseProcess
     conn: Connection
-    ready: bool = False
-    dying: bool = False  # no longer listened to; only its exit is still awaited
+    ready: bool = False  # its initializer has run
+    dying: bool = False  # its pipe is no longer read; only its exit is awaited
+    exited: bool = False  # reaped; the process object is closed
     timed_out: bool = False
     task: _Task | None = None
     timer: asyncio.TimerHandle | None = None
-    exited: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @dataclass(eq=False)
@@ -88,15 +81,15 @@ class _Slot:
     index: int
     pending: deque[_Task] = field(default_factory=deque)
     worker: _Worker | None = None
-    failures: int = 0  # consecutive deaths with no task to blame; drives the backoff
+    failures: int = 0  # deaths with no task to blame since the last answer; drives backoff
     respawn: asyncio.TimerHandle | None = None
 
 
 class WorkerPool:
     """``size`` worker processes, each running one task at a time.
 
-    ``max_queue`` bounds the tasks waiting for each worker (beyond the one it
-    is running); a full queue makes :meth:`submit` raise ``Overloaded`` at once.
+    Each worker has up to ``max_queue`` tasks waiting for it beyond the one it
+    runs; a full queue makes :meth:`submit` raise ``Overloaded`` at once.
     """
 
     def __init__(
@@ -117,19 +110,18 @@ class WorkerPool:
         self.max_queue = max_queue
         self._initializer = initializer
         self._initargs = initargs
-        # "spawn": the front process has threads and an event loop, which fork would copy.
+        # Not "fork": the front process has threads and an event loop that a fork would copy.
         self._context = multiprocessing.get_context("spawn")
         self._slots = [_Slot(i) for i in range(size)]
         self._loop: asyncio.AbstractEventLoop | None = None
         self._restarts = 0
         self._start_failures = 0
-        self._closing = False  # close() called: no new work
-        self._stopped = False  # close()'s grace is over: workers are being stopped
+        self._closing = False  # close() was called: no new work
+        self._stopped = False  # close()'s grace is over: no respawns, everything is let go
         self._closed = asyncio.Event()
-        self._drained = asyncio.Event()
-        self._waiters: set[asyncio.Future[None]] = set()  # wait_ready() callers
+        self._waiters: set[asyncio.Future[None]] = set()  # coroutines in _until()
 
-    # ---- public API -------------------------------------------------------
+    # ---- public API ---------------------------------------------------------
 
     def start(self) -> None:
         """Spawn the workers; call from within the running event loop."""
@@ -140,7 +132,11 @@ class WorkerPool:
             self._spawn(slot)
 
     async def submit(self, fn: Callable[..., T], *args: Any, affinity: str | None = None) -> T:
-        """Run ``fn(*args)`` in a worker and return its result or raise its error."""
+        """Run ``fn(*args)`` in a worker; return its result or raise its error.
+
+        ``fn`` must be a module-level function. With ``affinity``, every task
+        with the same key goes to the same worker.
+        """
         if self._loop is None:
             raise RuntimeError(f"worker pool {self.name!r} is not started")
         if self._closing:
@@ -150,7 +146,7 @@ class WorkerPool:
         try:
             payload = ForkingPickler.dumps((fn, args))
         except Exception as exc:
-            logger.exception("pool %s: cannot send task %s to a worker", self.name, label)
+            logger.exception("pool %s: cannot pickle task %s", self.name, label)
             raise ServerError("internal error: task cannot be sent to a worker") from exc
         task = _Task(payload, label, self._loop.create_future())
         slot.pending.append(task)
@@ -161,58 +157,52 @@ class WorkerPool:
             # A waiting task just leaves its queue; a running one finishes unheard.
             if task in slot.pending:
                 slot.pending.remove(task)
-                self._note_progress()
+                self._notify()
             raise
 
     async def wait_ready(self) -> None:
-        """Wait until every worker has started and run its initializer.
+        """Wait until every worker has run its initializer.
 
         Raises ``WorkerFailed`` if a worker dies while starting meanwhile.
         """
-        start_failures = self._start_failures
-        while not all(s.worker is not None and s.worker.ready for s in self._slots):
-            if self._closing:
-                raise Unavailable("the server is shutting down")
-            if self._start_failures != start_failures:
-                raise WorkerFailed("a worker could not be started")
-            changed = self._running_loop.create_future()
-            self._waiters.add(changed)
-            try:
-                await changed
-            finally:
-                self._waiters.discard(changed)
+        failures = self._start_failures
+        await self._until(
+            lambda: self._closing
+            or self._start_failures != failures
+            or all(s.worker is not None and s.worker.ready for s in self._slots)
+        )
+        if self._closing:
+            raise Unavailable("the server is shutting down")
+        if self._start_failures != failures:
+            raise WorkerFailed("a worker could not be started")
 
     async def close(self, grace: float = 10.0) -> None:
         """Refuse new work, give running and queued tasks ``grace`` seconds, then stop.
 
-        Tasks still unfinished after ``grace`` fail with ``Unavailable``. Every
-        process is reaped and every pipe and reader released. A second call
-        just waits for the first.
+        Tasks unfinished after ``grace`` fail with ``Unavailable``. Every process
+        is reaped, every pipe closed and every reader removed. A second call
+        waits for the first.
         """
         if self._closing:
             await self._closed.wait()
             return
         self._closing = True
         try:
-            if self._loop is None:
-                return
-            self._note_progress()
-            self._notify()
-            try:
-                await asyncio.wait_for(self._drained.wait(), grace)
-            except TimeoutError:
-                logger.warning("pool %s: work left after %.1f s of grace", self.name, grace)
-            await self._shut_down()
+            if self._loop is not None:
+                self._notify()
+                if not await self._until(self._drained, grace):
+                    logger.warning("pool %s: work left after %.1f s of grace", self.name, grace)
+                await self._shut_down()
         finally:
             self._closed.set()
 
     @property
     def pids(self) -> list[int]:
-        """Pids of the current, not known dead, workers in worker index order."""
+        """Pids of the current workers not known to be dead, in worker index order."""
         return [
-            s.worker.process.pid
-            for s in self._slots
-            if s.worker is not None and not s.worker.dying and s.worker.process.pid is not None
+            w.process.pid
+            for w in (s.worker for s in self._slots)
+            if w is not None and not w.dying and w.process.pid is not None
         ]
 
     def status(self) -> PoolStatus:
@@ -239,7 +229,7 @@ class WorkerPool:
     ) -> None:
         await self.close()
 
-    # ---- choosing and dispatching ----------------------------------------
+    # ---- choosing and dispatching ---------------------------------------------
 
     def _choose(self, affinity: str | None) -> _Slot:
         if affinity is not None:
@@ -250,14 +240,7 @@ class WorkerPool:
         open_slots = [s for s in self._slots if len(s.pending) < self.max_queue]
         if not open_slots:
             raise Overloaded("all workers are busy; try again shortly")
-        return min(open_slots, key=self._load)
-
-    @staticmethod
-    def _load(slot: _Slot) -> tuple[int, bool, int]:
-        worker = slot.worker
-        running = worker is not None and worker.task is not None
-        ready = worker is not None and worker.ready and not worker.dying
-        return (len(slot.pending) + running, not ready, slot.index)
+        return min(open_slots, key=_load)
 
     def _dispatch(self, slot: _Slot) -> None:
         worker = slot.worker
@@ -270,27 +253,22 @@ class WorkerPool:
             try:
                 worker.conn.send_bytes(task.payload)
             except OSError:
-                # Died before it could take the task: the task never ran, so it waits
-                # for the replacement.
+                # It died before taking the task, which never ran: it waits for the replacement.
                 slot.pending.appendleft(task)
                 self._kill(worker)
                 return
             worker.task = task
-            worker.timer = self._running_loop.call_later(
-                self.task_timeout, self._on_timeout, slot, worker
-            )
+            worker.timer = self._loop_.call_later(self.task_timeout, self._on_timeout, worker)
             return
-        self._note_progress()
 
     @property
-    def _running_loop(self) -> asyncio.AbstractEventLoop:
-        assert self._loop is not None
+    def _loop_(self) -> asyncio.AbstractEventLoop:
+        assert self._loop is not None, "start() was not called"
         return self._loop
 
-    # ---- worker lifecycle -------------------------------------------------
+    # ---- worker lifecycle -------------------------------------------------------
 
     def _spawn(self, slot: _Slot) -> None:
-        slot.respawn = None
         ours, theirs = self._context.Pipe(duplex=True)
         process = self._context.Process(
             target=_worker_main,
@@ -304,12 +282,11 @@ class WorkerPool:
             ours.close()
             raise
         finally:
-            theirs.close()  # only the child may hold it, or its death would go unnoticed
+            theirs.close()  # the child's end: only the child may hold it
         worker = _Worker(process, ours)
         slot.worker = worker
-        loop = self._running_loop
-        loop.add_reader(ours.fileno(), self._on_readable, slot, worker)
-        loop.add_reader(process.sentinel, self._on_exit, slot, worker)
+        self._loop_.add_reader(ours.fileno(), self._on_readable, slot, worker)
+        self._loop_.add_reader(process.sentinel, self._on_exit, slot, worker)
 
     def _respawn(self, slot: _Slot) -> None:
         slot.respawn = None
@@ -318,43 +295,43 @@ class WorkerPool:
             self._spawn(slot)
         except Exception:
             logger.exception("pool %s: cannot start worker %d", self.name, slot.index)
-            slot.failures += 1
-            self._start_failures += 1
-            self._notify()
-            self._fail_pending(slot, WorkerFailed("the worker could not be started"))
+            self._start_failed(slot)
             self._schedule_respawn(slot)
+            self._notify()
 
     def _schedule_respawn(self, slot: _Slot) -> None:
         if self._stopped or (self._closing and not slot.pending):
             return
         delay = 0.0 if slot.failures == 0 else _BACKOFF_FIRST * 2 ** (slot.failures - 1)
-        slot.respawn = self._running_loop.call_later(min(delay, _BACKOFF_MAX), self._respawn, slot)
+        slot.respawn = self._loop_.call_later(min(delay, _BACKOFF_MAX), self._respawn, slot)
 
-    def _kill(self, worker: _Worker) -> None:
-        """SIGKILL a worker; its sentinel then reports the exit to `_on_exit`."""
-        self._stop_listening(worker)
-        if not worker.exited.is_set():
-            worker.process.kill()
+    def _start_failed(self, slot: _Slot) -> None:
+        slot.failures += 1
+        self._start_failures += 1
+        while slot.pending:
+            _fail(slot.pending.popleft(), WorkerFailed("the worker could not be started"))
 
     def _stop_listening(self, worker: _Worker) -> None:
-        """Forget a worker's pipe and timer; only its exit is still awaited."""
         if not worker.dying:
             worker.dying = True
-            self._running_loop.remove_reader(worker.conn.fileno())
+            self._loop_.remove_reader(worker.conn.fileno())
         if worker.timer is not None:
             worker.timer.cancel()
             worker.timer = None
 
-    def _on_timeout(self, slot: _Slot, worker: _Worker) -> None:
+    def _kill(self, worker: _Worker) -> None:
+        """SIGKILL a worker; its sentinel then reports the exit to `_on_exit`."""
+        self._stop_listening(worker)
+        if not worker.exited:
+            worker.process.kill()
+
+    def _on_timeout(self, worker: _Worker) -> None:
         task, worker.task, worker.timer = worker.task, None, None
         worker.timed_out = True
         if task is not None:
             logger.warning(
-                "pool %s: %s ran past %.1f s; killing worker pid %s",
-                self.name,
-                task.label,
-                self.task_timeout,
-                worker.process.pid,
+                "pool %s: %s ran past %.1f s; killing pid %s",
+                *(self.name, task.label, self.task_timeout, worker.process.pid),
             )
             _fail(task, TaskTimeout("the image took too long to make"))
         self._kill(worker)
@@ -365,12 +342,11 @@ class WorkerPool:
         try:
             data = worker.conn.recv_bytes()
         except (EOFError, OSError):
-            self._stop_listening(worker)  # the worker is exiting; `_on_exit` cleans up
+            self._stop_listening(worker)  # it is exiting; `_on_exit` follows
             return
         kind, value = self._decode(data)
         if kind == _READY:
             worker.ready = True
-            self._notify()
         else:
             task, worker.task = worker.task, None
             if worker.timer is not None:
@@ -380,6 +356,7 @@ class WorkerPool:
             if task is not None:
                 _settle(task, kind, value)
         self._dispatch(slot)
+        self._notify()
 
     def _decode(self, data: bytes) -> tuple[str, Any]:
         try:
@@ -390,104 +367,109 @@ class WorkerPool:
         return kind, value
 
     def _on_exit(self, slot: _Slot, worker: _Worker) -> None:
-        self._running_loop.remove_reader(worker.process.sentinel)
+        self._loop_.remove_reader(worker.process.sentinel)
         self._stop_listening(worker)
         task, worker.task = worker.task, None
         if task is not None and not worker.conn.closed:
-            # An answer sent just before death may still be in the pipe.
-            try:
+            try:  # an answer sent just before death may still be in the pipe
                 if worker.conn.poll():
                     _settle(task, *self._decode(worker.conn.recv_bytes()))
             except (EOFError, OSError):
                 pass
         worker.conn.close()
-        worker.process.join()
+        worker.process.join()  # the sentinel fired: this does not block
         exitcode = worker.process.exitcode
         worker.process.close()
-        worker.exited.set()
+        worker.exited = True
         if slot.worker is worker:
             slot.worker = None
+        if not self._stopped:
+            if not worker.ready:
+                self._start_failed(slot)
+                what = "while starting"
+            elif task is not None and not task.future.done():
+                _fail(task, WorkerFailed("the worker died while making the image"))
+                what = f"running {task.label}"
+            elif task is None and not worker.timed_out:
+                slot.failures += 1  # nobody to blame: a worker that keeps dying backs off
+                what = "while idle"
+            else:
+                what = "after its task"
+            logger.error(
+                "pool %s: worker %d died %s (exit code %s)", self.name, slot.index, what, exitcode
+            )
+            self._schedule_respawn(slot)
         self._notify()
-        if self._stopped:
-            return
-        if not worker.ready:
-            slot.failures += 1
-            self._start_failures += 1
-            logger.error(
-                "pool %s: worker %d died while starting (exit code %s)",
-                self.name,
-                slot.index,
-                exitcode,
-            )
-            self._fail_pending(slot, WorkerFailed("the worker could not be started"))
-        elif task is not None and not task.future.done():
-            logger.error(
-                "pool %s: worker %d died running %s (exit code %s)",
-                self.name,
-                slot.index,
-                task.label,
-                exitcode,
-            )
-            _fail(task, WorkerFailed("the worker died while making the image"))
-        elif task is None and not worker.timed_out:
-            # Nobody to blame: count it so that a worker that keeps dying backs off.
-            slot.failures += 1
-            logger.warning(
-                "pool %s: idle worker %d exited (exit code %s)", self.name, slot.index, exitcode
-            )
-        self._schedule_respawn(slot)
-        self._note_progress()
 
-    # ---- shutdown -----------------------------------------------------------
+    # ---- waiting and shutting down ----------------------------------------------
 
     def _notify(self) -> None:
+        """Wake the coroutines in `_until` to re-check their condition."""
         for waiter in self._waiters:
             if not waiter.done():
                 waiter.set_result(None)
 
-    def _note_progress(self) -> None:
-        if self._closing and all(
-            not s.pending and (s.worker is None or s.worker.task is None) for s in self._slots
-        ):
-            self._drained.set()
+    async def _until(self, condition: Callable[[], bool], timeout: float | None = None) -> bool:
+        """Wait until ``condition()`` holds; False if ``timeout`` passes first."""
+        loop = self._loop_
+        deadline = None if timeout is None else loop.time() + timeout
+        while not condition():
+            remaining = None if deadline is None else deadline - loop.time()
+            if remaining is not None and remaining <= 0:
+                return False
+            changed = loop.create_future()
+            self._waiters.add(changed)
+            try:
+                await asyncio.wait_for(changed, remaining)
+            except TimeoutError:
+                return condition()
+            finally:
+                self._waiters.discard(changed)
+        return True
 
-    def _fail_pending(self, slot: _Slot, error: ServerError) -> None:
-        while slot.pending:
-            _fail(slot.pending.popleft(), error)
+    def _drained(self) -> bool:
+        return all(
+            not s.pending and (s.worker is None or s.worker.task is None) for s in self._slots
+        )
 
     async def _shut_down(self) -> None:
         self._stopped = True
         gone = Unavailable("the server is shutting down")
-        workers: list[_Worker] = []
+        workers = [s.worker for s in self._slots if s.worker is not None]
         for slot in self._slots:
             if slot.respawn is not None:
                 slot.respawn.cancel()
-                slot.respawn = None
-            self._fail_pending(slot, gone)
-            worker = slot.worker
-            if worker is not None:
-                workers.append(worker)
-                busy = worker.task is not None
-                if worker.task is not None:
-                    _fail(worker.task, gone)
-                # Closing our end makes an idle worker's recv() see EOF and exit cleanly.
-                self._kill(worker) if busy else self._stop_listening(worker)
-                worker.conn.close()
-        if await _all_set([w.exited for w in workers], _EXIT_WAIT):
+            while slot.pending:
+                _fail(slot.pending.popleft(), gone)
+        for worker in workers:
+            if worker.task is not None:
+                _fail(worker.task, gone)
+                self._kill(worker)
+            # Closing our end makes an idle worker's recv() see EOF and exit cleanly.
+            self._stop_listening(worker)
+            worker.conn.close()
+        if await self._until(lambda: all(w.exited for w in workers), _EXIT_WAIT):
             return
         for worker in workers:
-            if not worker.exited.is_set():
-                worker.process.kill()
-        if await _all_set([w.exited for w in workers], 5 * _EXIT_WAIT):
+            self._kill(worker)
+        if await self._until(lambda: all(w.exited for w in workers), 5 * _EXIT_WAIT):
             return
-        for worker in workers:  # unkillable (stuck in the kernel): stop watching it
-            if not worker.exited.is_set():
-                logger.error("pool %s: worker pid %s will not die", self.name, worker.process.pid)
-                self._running_loop.remove_reader(worker.process.sentinel)
+        for worker in workers:  # stuck in the kernel: stop watching it
+            if not worker.exited:
+                logger.error("pool %s: pid %s will not die", self.name, worker.process.pid)
+                self._loop_.remove_reader(worker.process.sentinel)
+
+
+def _load(slot: _Slot) -> tuple[int, bool, int]:
+    """Sort key for choosing a worker without affinity: least work, then ready, then index."""
+    worker = slot.worker
+    running = worker is not None and worker.task is not None
+    ready = worker is not None and worker.ready and not worker.dying
+    return (len(slot.pending) + running, not ready, slot.index)
 
 
 def _settle(task: _Task, kind: str, value: Any) -> None:
-    if task.future.done():  # the caller was cancelled; the answer is dropped
+    if task.future.done():  # the caller was cancelled: the answer is dropped
         return
     if kind == _RESULT:
         task.future.set_result(value)
@@ -500,17 +482,7 @@ def _fail(task: _Task, error: ServerError) -> None:
         task.future.set_exception(error)
 
 
-async def _all_set(events: list[asyncio.Event], timeout: float | None) -> bool:
-    if not events:
-        return True
-    waiters = [asyncio.ensure_future(e.wait()) for e in events]
-    _, pending = await asyncio.wait(waiters, timeout=timeout)
-    for waiter in pending:
-        waiter.cancel()
-    return not pending
-
-
-# ---- the worker process ------------------------------------------------------
+# ---- inside the worker process ------------------------------------------------------
 
 
 def _worker_main(
@@ -534,20 +506,20 @@ def _worker_main(
 
 
 def _run(data: bytes) -> bytes | memoryview:
-    """Run one pickled task and return the pickled reply, which always pickles."""
+    """Run one pickled task; return the pickled answer, which always unpickles."""
     label = "task"
-    reply: tuple[str, Any]
+    answer: tuple[str, Any]
     try:
         fn, args = pickle.loads(data)
         label = getattr(fn, "__qualname__", label)
-        reply = (_RESULT, fn(*args))
+        answer = (_RESULT, fn(*args))
     except ServerError as exc:
-        reply = (_ERROR, exc)
+        answer = (_ERROR, exc)
     except Exception as exc:
         logger.exception("worker: %s failed", label)
-        reply = (_ERROR, ServerError(f"internal error in worker ({type(exc).__name__})"))
+        answer = (_ERROR, ServerError(f"internal error in worker ({type(exc).__name__})"))
     try:
-        return ForkingPickler.dumps(reply)
+        return ForkingPickler.dumps(answer)
     except Exception:
         logger.exception("worker: the answer of %s cannot be pickled", label)
         return ForkingPickler.dumps((_ERROR, ServerError("internal error: unsendable answer")))

@@ -165,9 +165,9 @@ class Size:
             w = max(1, round(rw * self.percent / 100))
             h = max(1, round(rh * self.percent / 100))
         else:
+            # 3.0 without `^` then refuses a box larger than the region in both
+            # directions (the check below), as the official validator expects.
             scale = min(self.width / rw, self.height / rh)
-            if version == 3 and not self.upscale:
-                scale = min(scale, 1.0)
             w = min(self.width, max(1, round(rw * scale)))
             h = min(self.height, max(1, round(rh * scale)))
         if w > rw or h > rh:

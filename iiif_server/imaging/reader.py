@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import BinaryIO
 
-from PIL import Image, ImageFile, TiffImagePlugin
+from PIL import Image, ImageFile, TiffImagePlugin, UnidentifiedImageError
 
 from iiif_server import errors
 
@@ -40,16 +40,14 @@ def pillow_errors(max_pixels: int, failure: str) -> Iterator[None]:
     except errors.ServerError:
         raise
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):
-        raise errors.SourceTooLarge(
-            f"the source image has more than {max_pixels} pixels"
-        ) from None
+        raise errors.SourceTooLarge(f"the source image has more than {max_pixels} pixels") from None
     except (FileNotFoundError, NotADirectoryError):
         raise errors.NotFound("the source image file does not exist") from None
     except PermissionError:
         raise errors.SourceError("the source image file is not readable") from None
     except IsADirectoryError:
         raise errors.SourceError("the source image is not a file") from None
-    except Image.UnidentifiedImageError:
+    except UnidentifiedImageError:
         raise errors.SourceError("the source is not an image in a supported format") from None
     except MemoryError:
         raise errors.SourceError("not enough memory to process the source image") from None

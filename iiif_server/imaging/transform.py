@@ -61,9 +61,7 @@ def mirror_and_rotate(
         fill: tuple[int, ...] = (0,) * len(image.getbands())
     else:
         fill = (255,) * len(image.getbands())
-    return image.rotate(
-        -rotation, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=fill
-    )
+    return image.rotate(-rotation, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=fill)
 
 
 def apply_quality(image: Image.Image, quality: str) -> Image.Image:

@@ -1,0 +1,95 @@
+"""Render one resolved IIIF image request from a source file (runs in the image pool).
+
+Pipeline: pick the coarsest decode level that still has the pixels needed,
+take it from the per-process decoded cache or decode it, cut the region in
+stored orientation and resize it, turn it upright, mirror and rotate, apply
+the quality, encode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from iiif_server.iiif.image import ImageInfo
+from iiif_server.iiif.request import ImageRequest
+from iiif_server.imaging import decode, orientation, reader, transform
+from iiif_server.imaging.decode import Decoded
+from iiif_server.imaging.decoded_cache import DecodedCache, DecodedKey
+from iiif_server.imaging.encode import EncodeOptions, encode
+
+__all__ = ["EncodeOptions", "configure_worker", "render"]
+
+# Formats whose outputs can carry alpha: rotation corners stay transparent there.
+_ALPHA_FORMATS = frozenset({"png", "webp", "gif", "tif", "jp2"})
+# Reduced levels made from a full decode (formats without reduced decoding) stop here.
+_MAX_SCALE = 64
+
+
+@dataclass(frozen=True)
+class _Worker:
+    cache: DecodedCache
+    max_pixels: int
+
+
+_worker: _Worker | None = None
+
+
+def configure_worker(decoded_cache_bytes: int, max_pixels: int) -> None:
+    """Pool initializer: this process's decoded-source cache and pixel limit."""
+    global _worker
+    _worker = _Worker(DecodedCache(decoded_cache_bytes), max_pixels)
+
+
+def render(
+    path: str, identity: str, info: ImageInfo, request: ImageRequest, options: EncodeOptions
+) -> bytes:
+    """The encoded output of `request` (already resolved against `info`).
+
+    `identity` changes whenever the file does (size, mtime), so an edited file
+    is never cut from a stale decode. Raises NotFound, SourceTooLarge or
+    SourceError; every other failure of the imaging library is a SourceError.
+    """
+    worker = _worker
+    if worker is None:
+        raise RuntimeError("configure_worker() must run in this process before render()")
+    with reader.pillow_errors(worker.max_pixels, "the image could not be rendered"):
+        decoded = _decoded(worker, path, identity, info, _choose_scale(info, request))
+        turn = info.orientation
+        stored = orientation.stored_size(turn, (info.width, info.height))
+        region = (
+            request.region_x,
+            request.region_y,
+            request.region_x + request.region_w,
+            request.region_y + request.region_h,
+        )
+        box = orientation.to_stored_box(turn, region, stored)
+        size = orientation.stored_size(turn, (request.width, request.height))
+        image = orientation.apply(transform.cut(decoded, box, size), turn)
+        image = transform.mirror_and_rotate(
+            image, request.mirror, request.rotation, request.format in _ALPHA_FORMATS
+        )
+        image = transform.apply_quality(image, request.quality)
+        return encode(image, request.format, options)
+
+
+def _choose_scale(info: ImageInfo, request: ImageRequest) -> int:
+    """The largest power of two by which the region can shrink and still fill the output."""
+    ratio = min(request.region_w / request.width, request.region_h / request.height)
+    limit = decode.max_native_scale(info) or _MAX_SCALE
+    scale = 1
+    while scale * 2 <= ratio and scale * 2 <= limit:
+        scale *= 2
+    return scale
+
+
+def _decoded(worker: _Worker, path: str, identity: str, info: ImageInfo, scale: int) -> Decoded:
+    key = DecodedKey(path, identity, info.page, scale)
+    cached = worker.cache.get(key)
+    if cached is not None:
+        return cached
+    if scale == 1 or decode.reduces_natively(info):
+        decoded = decode.decode(path, info, scale, worker.max_pixels)
+    else:
+        decoded = decode.reduce(_decoded(worker, path, identity, info, 1), scale)
+    worker.cache.put(key, decoded)
+    return decoded
