@@ -167,9 +167,11 @@ class WorkerPool:
         """
         failures = self._start_failures
         await self._until(
-            lambda: self._closing
-            or self._start_failures != failures
-            or all(s.worker is not None and s.worker.ready for s in self._slots)
+            lambda: (
+                self._closing
+                or self._start_failures != failures
+                or all(s.worker is not None and s.worker.ready for s in self._slots)
+            )
         )
         if self._closing:
             raise Unavailable("the server is shutting down")
@@ -258,11 +260,11 @@ class WorkerPool:
                 self._kill(worker)
                 return
             worker.task = task
-            worker.timer = self._loop_.call_later(self.task_timeout, self._on_timeout, worker)
+            worker.timer = self._event_loop.call_later(self.task_timeout, self._on_timeout, worker)
             return
 
     @property
-    def _loop_(self) -> asyncio.AbstractEventLoop:
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
         assert self._loop is not None, "start() was not called"
         return self._loop
 
@@ -285,8 +287,8 @@ class WorkerPool:
             theirs.close()  # the child's end: only the child may hold it
         worker = _Worker(process, ours)
         slot.worker = worker
-        self._loop_.add_reader(ours.fileno(), self._on_readable, slot, worker)
-        self._loop_.add_reader(process.sentinel, self._on_exit, slot, worker)
+        self._event_loop.add_reader(ours.fileno(), self._on_readable, slot, worker)
+        self._event_loop.add_reader(process.sentinel, self._on_exit, slot, worker)
 
     def _respawn(self, slot: _Slot) -> None:
         slot.respawn = None
@@ -303,7 +305,7 @@ class WorkerPool:
         if self._stopped or (self._closing and not slot.pending):
             return
         delay = 0.0 if slot.failures == 0 else _BACKOFF_FIRST * 2 ** (slot.failures - 1)
-        slot.respawn = self._loop_.call_later(min(delay, _BACKOFF_MAX), self._respawn, slot)
+        slot.respawn = self._event_loop.call_later(min(delay, _BACKOFF_MAX), self._respawn, slot)
 
     def _start_failed(self, slot: _Slot) -> None:
         slot.failures += 1
@@ -314,7 +316,7 @@ class WorkerPool:
     def _stop_listening(self, worker: _Worker) -> None:
         if not worker.dying:
             worker.dying = True
-            self._loop_.remove_reader(worker.conn.fileno())
+            self._event_loop.remove_reader(worker.conn.fileno())
         if worker.timer is not None:
             worker.timer.cancel()
             worker.timer = None
@@ -329,10 +331,7 @@ class WorkerPool:
         task, worker.task, worker.timer = worker.task, None, None
         worker.timed_out = True
         if task is not None:
-            logger.warning(
-                "pool %s: %s ran past %.1f s; killing pid %s",
-                *(self.name, task.label, self.task_timeout, worker.process.pid),
-            )
+            logger.warning("pool %s: %s ran too long; killing its worker", self.name, task.label)
             _fail(task, TaskTimeout("the image took too long to make"))
         self._kill(worker)
 
@@ -367,7 +366,7 @@ class WorkerPool:
         return kind, value
 
     def _on_exit(self, slot: _Slot, worker: _Worker) -> None:
-        self._loop_.remove_reader(worker.process.sentinel)
+        self._event_loop.remove_reader(worker.process.sentinel)
         self._stop_listening(worker)
         task, worker.task = worker.task, None
         if task is not None and not worker.conn.closed:
@@ -384,20 +383,20 @@ class WorkerPool:
         if slot.worker is worker:
             slot.worker = None
         if not self._stopped:
+            what = ""
             if not worker.ready:
                 self._start_failed(slot)
                 what = "while starting"
-            elif task is not None and not task.future.done():
+            elif task is not None:
                 _fail(task, WorkerFailed("the worker died while making the image"))
                 what = f"running {task.label}"
-            elif task is None and not worker.timed_out:
+            elif not worker.timed_out:
                 slot.failures += 1  # nobody to blame: a worker that keeps dying backs off
                 what = "while idle"
-            else:
-                what = "after its task"
-            logger.error(
-                "pool %s: worker %d died %s (exit code %s)", self.name, slot.index, what, exitcode
-            )
+            if what:
+                logger.error(
+                    "pool %s: worker %d died %s (exit %s)", self.name, slot.index, what, exitcode
+                )
             self._schedule_respawn(slot)
         self._notify()
 
@@ -411,7 +410,7 @@ class WorkerPool:
 
     async def _until(self, condition: Callable[[], bool], timeout: float | None = None) -> bool:
         """Wait until ``condition()`` holds; False if ``timeout`` passes first."""
-        loop = self._loop_
+        loop = self._event_loop
         deadline = None if timeout is None else loop.time() + timeout
         while not condition():
             remaining = None if deadline is None else deadline - loop.time()
@@ -457,7 +456,7 @@ class WorkerPool:
         for worker in workers:  # stuck in the kernel: stop watching it
             if not worker.exited:
                 logger.error("pool %s: pid %s will not die", self.name, worker.process.pid)
-                self._loop_.remove_reader(worker.process.sentinel)
+                self._event_loop.remove_reader(worker.process.sentinel)
 
 
 def _load(slot: _Slot) -> tuple[int, bool, int]:
@@ -506,7 +505,7 @@ def _worker_main(
 
 
 def _run(data: bytes) -> bytes | memoryview:
-    """Run one pickled task; return the pickled answer, which always unpickles."""
+    """Run one pickled task; return its answer pickled (a failure to pickle is an answer)."""
     label = "task"
     answer: tuple[str, Any]
     try:

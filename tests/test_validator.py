@@ -37,9 +37,13 @@ def validator_tests(version: str) -> list[str]:
 
 @pytest.mark.parametrize("version", ["3.0", "2.0"])
 def test_validator_passes_level_2_and_optional_features(server: LiveServer, version: str) -> None:
-    script = shutil.which("iiif-validate.py") or str(Path(sys.executable).parent / "iiif-validate.py")
+    script = shutil.which("iiif-validate.py") or str(
+        Path(sys.executable).parent / "iiif-validate.py"
+    )
     names = validator_tests(version)
-    assert {"linkheader_canonical", "rot_mirror", "size_up", "format_gif", "format_tif"} <= set(names)
+    assert {"linkheader_canonical", "rot_mirror", "size_up", "format_gif", "format_tif"} <= set(
+        names
+    )
     prefix = f"iiif/{version[0]}"
     command = [sys.executable, script, "-s", f"127.0.0.1:{server.port}", "-p", prefix,
                "-i", TEST_IMAGE_ID, f"--version={version}"]  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import multiprocessing
+import multiprocessing.resource_tracker
 import os
 import signal
 import threading
@@ -64,8 +65,13 @@ async def exited(pid: int, timeout: float = 2.0) -> None:
     """Wait for a process to be gone (a pidfd is readable once it has exited)."""
     fd = os.pidfd_open(pid)
     loop = asyncio.get_running_loop()
-    done = loop.create_future()
-    loop.add_reader(fd, lambda: done.done() or done.set_result(None))
+    done: asyncio.Future[None] = loop.create_future()
+
+    def on_exit() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    loop.add_reader(fd, on_exit)
     try:
         await asyncio.wait_for(done, timeout)
     finally:
@@ -74,7 +80,7 @@ async def exited(pid: int, timeout: float = 2.0) -> None:
 
 
 def open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
+    return sum(1 for _ in Path("/proc/self/fd").iterdir())
 
 
 def registered_readers() -> int:

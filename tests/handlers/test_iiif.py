@@ -46,7 +46,9 @@ async def test_info_json_v2(http_client: AsyncHTTPClient, base_url: str) -> None
     assert ld.headers["Content-Type"].startswith("application/ld+json")
 
 
-async def test_rights_per_type(http_client: AsyncHTTPClient, base_url: str, source_path: Any) -> None:
+async def test_rights_per_type(
+    http_client: AsyncHTTPClient, base_url: str, source_path: Any
+) -> None:
     Image.new("RGB", (50, 50)).save(source_path / "other" / "x.png")
     v3 = json.loads((await get(http_client, f"{base_url}/iiif/3/other:x/info.json")).body)
     v2 = json.loads((await get(http_client, f"{base_url}/iiif/2/other:x/info.json")).body)
@@ -64,7 +66,9 @@ async def test_id_honours_forwarded_headers(http_client: AsyncHTTPClient, base_u
     assert json.loads(response.body)["id"] == "https://images.example.org/iiif-server/iiif/3/red"
     headers["X-Forwarded-Port"] = "8443"
     response = await get(http_client, f"{base_url}/iiif/3/red/info.json", headers=headers)
-    assert json.loads(response.body)["id"] == "https://images.example.org:8443/iiif-server/iiif/3/red"
+    assert (
+        json.loads(response.body)["id"] == "https://images.example.org:8443/iiif-server/iiif/3/red"
+    )
 
 
 async def test_id_keeps_the_clients_spelling(http_client: AsyncHTTPClient, base_url: str) -> None:

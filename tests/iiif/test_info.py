@@ -7,7 +7,12 @@ from iiif_server.iiif.info import InfoOptions, info_v2, info_v3, scale_factors, 
 from iiif_server.iiif.params import Limits
 
 LIMITS = Limits(max_width=10000, max_height=10000, max_area=50_000_000, allow_upscaling=True)
-OPTIONS = InfoOptions(limits=LIMITS, tile_size=512, min_sizes_size=200, rights="http://rightsstatements.org/vocab/InC/1.0/")
+OPTIONS = InfoOptions(
+    limits=LIMITS,
+    tile_size=512,
+    min_sizes_size=200,
+    rights="http://rightsstatements.org/vocab/InC/1.0/",
+)
 INFO = ImageInfo(width=6000, height=4000, format="JPEG", mode="RGB")
 
 
@@ -23,7 +28,9 @@ def test_sizes_are_halvings_down_to_the_minimum() -> None:
     # The smallest listed size still has a side of at least min_sizes_size.
     assert listed[0] == {"width": 375, "height": 250}
     assert [s["width"] for s in listed] == [375, 750, 1500, 3000, 6000]
-    small = InfoOptions(limits=Limits(2000, 2000, 4_000_000, True), tile_size=512, min_sizes_size=200)
+    small = InfoOptions(
+        limits=Limits(2000, 2000, 4_000_000, True), tile_size=512, min_sizes_size=200
+    )
     assert max(s["width"] for s in sizes(INFO, small)) == 1500  # within the limits only
 
 

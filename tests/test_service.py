@@ -1,0 +1,181 @@
+"""The service end to end through HTTP: caches, single flight, crashes, timeouts, overload."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+from tornado.httpclient import AsyncHTTPClient, HTTPResponse
+
+from iiif_server.app import Server
+from iiif_server.config import Settings
+from tests.conftest import make_settings
+
+pytestmark = pytest.mark.gen_test(timeout=60)
+# Seconds of work for one worker: a big upscale, an arbitrary rotation and a PNG encode.
+SLOW = "/iiif/3/big/full/^5000,/33/default.png"
+
+
+@pytest.fixture
+def big_source(source_path: Path) -> Path:
+    path = source_path / "sample" / "big.jpg"
+    Image.effect_noise((3000, 3000), 60).convert("RGB").save(path, quality=90)
+    return path
+
+
+@pytest.fixture
+def overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
+    return getattr(request, "param", {})
+
+
+@pytest.fixture
+def settings(tmp_path: Path, source_path: Path, overrides: dict[str, Any]) -> Settings:
+    return make_settings(tmp_path, source_path, **overrides)
+
+
+async def get(client: AsyncHTTPClient, base_url: str, path: str) -> HTTPResponse:
+    return await client.fetch(base_url + path, raise_error=False, request_timeout=60)
+
+
+def count_calls(pool: Any, monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
+    calls: list[tuple[Any, ...]] = []
+    submit = pool.submit
+
+    async def counting(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        return await submit(fn, *args, **kwargs)
+
+    monkeypatch.setattr(pool, "submit", counting)
+    return calls
+
+
+async def wait_for(condition: Callable[[], bool], timeout: float = 20) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "condition not reached"
+        await asyncio.sleep(0.01)
+
+
+async def test_identical_concurrent_requests_are_computed_once(
+    http_client: AsyncHTTPClient, base_url: str, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    renders = count_calls(server.image_pool, monkeypatch)
+    paths = ["/iiif/3/red/full/200,/0/default.jpg", "/iiif/2/red/full/200,/0/default.jpg",
+             "/iiif/3/red/0,0,600,400/200,133/0/color.jpg"] * 3  # fmt: skip
+    responses = await asyncio.gather(*(get(http_client, base_url, p) for p in paths))
+    assert {r.code for r in responses} == {200}
+    assert len({r.body for r in responses}) == 1
+    assert len(renders) == 1
+
+
+async def test_cached_hits_and_info_need_no_pool(
+    http_client: AsyncHTTPClient, base_url: str, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = "/iiif/3/red/full/100,/0/default.jpg"
+    first = await get(http_client, base_url, path)
+    await get(http_client, base_url, "/iiif/3/red/info.json")
+
+    async def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a pool was used")
+
+    monkeypatch.setattr(server.image_pool, "submit", refuse)
+    monkeypatch.setattr(server.size_pool, "submit", refuse)
+    again = await get(http_client, base_url, path)
+    assert again.code == 200 and again.body == first.body
+    assert (await get(http_client, base_url, "/iiif/3/red/info.json")).code == 200
+
+
+async def test_info_is_probed_again_when_the_file_changes(
+    http_client: AsyncHTTPClient, base_url: str, server: Server, source_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    probes = count_calls(server.size_pool, monkeypatch)
+    for _ in range(3):
+        response = await get(http_client, base_url, "/iiif/3/red/info.json")
+        assert b'"width":600' in response.body
+    assert len(probes) == 1
+    Image.new("RGB", (640, 480), (10, 200, 10)).save(source_path / "sample" / "red.jpg")
+    response = await get(http_client, base_url, "/iiif/3/red/info.json")
+    assert b'"width":640' in response.body
+    assert len(probes) == 2
+    image = await get(http_client, base_url, "/iiif/3/red/full/max/0/default.png")
+    assert Image.open(__import__("io").BytesIO(image.body)).size == (640, 480)
+
+
+@pytest.mark.parametrize("overrides", [{"cache_max_bytes": 40_000}], indirect=True)
+async def test_derivative_cache_stays_under_its_budget(
+    http_client: AsyncHTTPClient, base_url: str, server: Server, tmp_path: Path
+) -> None:
+    for width in range(100, 600, 25):
+        response = await get(http_client, base_url, f"/iiif/3/red/full/{width},/0/default.png")
+        assert response.code == 200
+        assert server.derivatives.total_bytes <= 40_000
+    on_disk = sum(p.stat().st_size for p in (tmp_path / "cache").rglob("*") if p.is_file())
+    assert 0 < on_disk <= 40_000
+
+
+async def test_a_killed_worker_fails_one_request_and_is_replaced(
+    http_client: AsyncHTTPClient, base_url: str, server: Server, big_source: Path
+) -> None:
+    await get(http_client, base_url, "/iiif/3/big/info.json")
+    slow = asyncio.ensure_future(get(http_client, base_url, SLOW))
+    await wait_for(lambda: server.image_pool.status().busy == 1)
+    [pid] = server.image_pool.pids
+    os.kill(pid, signal.SIGKILL)
+    response = await slow
+    assert response.code in (500, 503)
+    assert b"Traceback" not in response.body
+    after = await get(http_client, base_url, "/iiif/3/red/full/50,/0/default.jpg")
+    assert after.code == 200
+    assert server.image_pool.pids != [pid]
+
+
+@pytest.mark.parametrize("overrides", [{"image_task_timeout": 0.3}], indirect=True)
+async def test_a_task_past_its_time_limit_gets_503_and_the_pool_carries_on(
+    http_client: AsyncHTTPClient, base_url: str, server: Server, big_source: Path
+) -> None:
+    response = await get(http_client, base_url, SLOW)
+    assert response.code == 503
+    assert response.headers["Retry-After"]
+    assert (await get(http_client, base_url, "/iiif/3/red/full/50,/0/default.jpg")).code == 200
+
+
+@pytest.mark.parametrize("overrides", [{"max_queue_per_worker": 1}], indirect=True)
+async def test_full_queues_answer_503_with_retry_after(
+    http_client: AsyncHTTPClient, base_url: str, server: Server, big_source: Path
+) -> None:
+    await get(http_client, base_url, "/iiif/3/big/info.json")
+    paths = [f"/iiif/3/big/full/^{4000 + i},/{30 + i}/default.png" for i in range(4)]
+    responses = await asyncio.gather(*(get(http_client, base_url, p) for p in paths))
+    codes = sorted(r.code for r in responses)
+    assert codes[0] == 200 and codes[-1] == 503
+    refused = [r for r in responses if r.code == 503]
+    assert all(r.headers["Retry-After"] for r in refused)
+
+
+@pytest.mark.parametrize("overrides", [{"max_source_pixels": 1_000_000}], indirect=True)
+async def test_sources_above_the_pixel_limit_are_refused(
+    http_client: AsyncHTTPClient, base_url: str, server: Server, big_source: Path
+) -> None:
+    for path in ("/iiif/3/big/info.json", "/iiif/3/big/full/100,/0/default.jpg"):
+        response = await get(http_client, base_url, path)
+        assert response.code == 500
+        assert b"pixel" in response.body.lower() or b"large" in response.body.lower()
+    assert (await get(http_client, base_url, "/iiif/3/red/info.json")).code == 200
+
+
+@pytest.mark.parametrize("overrides", [{"allow_upscaling": False}], indirect=True)
+async def test_disabled_upscaling(
+    http_client: AsyncHTTPClient, base_url: str, server: Server
+) -> None:
+    assert (await get(http_client, base_url, "/iiif/3/red/full/^700,/0/default.jpg")).code == 501
+    assert (await get(http_client, base_url, "/iiif/2/red/full/700,/0/default.jpg")).code == 400
+    info = (await get(http_client, base_url, "/iiif/3/red/info.json")).body
+    assert b"sizeUpscaling" not in info
