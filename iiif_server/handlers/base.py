@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from asyncio import Future
 from typing import Any
 
 import tornado.web
@@ -19,8 +20,11 @@ class BaseHandler(tornado.web.RequestHandler):
             started()
             self._counted = True
 
-    def on_finish(self) -> None:
-        self._uncount()
+    def finish(self, chunk: str | bytes | dict[str, Any] | None = None) -> Future[None]:
+        flushed = super().finish(chunk)
+        # Uncounted once the bytes are on the wire, not when finish() returns.
+        flushed.add_done_callback(lambda _: self._uncount())
+        return flushed
 
     def on_connection_close(self) -> None:
         self._uncount()

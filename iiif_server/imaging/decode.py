@@ -24,10 +24,15 @@ _DCT_SCALES = 8  # libjpeg through Pillow's draft: 1/2, 1/4, 1/8
 
 @dataclass(frozen=True)
 class Decoded:
-    """A decoded page; pixel i covers stored pixels [i * scale, (i + 1) * scale)."""
+    """A decoded page; pixel i covers stored pixels [i * scale, (i + 1) * scale).
+
+    `orientation` is the EXIF orientation still to apply to these pixels:
+    the source's, or 1 when the decoder already turned them upright.
+    """
 
     image: Image.Image
     scale: int
+    orientation: int
 
     @property
     def nbytes(self) -> int:
@@ -53,7 +58,8 @@ def decode(path: str, info: ImageInfo, scale: int, max_pixels: int) -> Decoded:
         if info.page:
             image.seek(info.page)
         reader.check_pixels(image.size, max_pixels)
-        if image.size != orientation.stored_size(info.orientation, (info.width, info.height)):
+        expected = orientation.stored_size(info.orientation, (info.width, info.height))
+        if reader.stored_size(image) != expected:
             raise errors.SourceError("the source image changed while it was being served")
         actual = 1
         if scale > 1:
@@ -64,12 +70,13 @@ def decode(path: str, info: ImageInfo, scale: int, max_pixels: int) -> Decoded:
                 image.reduce = levels
                 actual = 1 << levels
         image.load()
-        return Decoded(to_working_mode(image), actual)
+        pending = 1 if reader.orientation_applied_by_pillow(image) else info.orientation
+        return Decoded(to_working_mode(image), actual, pending)
 
 
 def reduce(decoded: Decoded, factor: int) -> Decoded:
     """A level `factor` times smaller, by box averaging (fast, and exact at the edges)."""
-    return Decoded(decoded.image.reduce(factor), decoded.scale * factor)
+    return Decoded(decoded.image.reduce(factor), decoded.scale * factor, decoded.orientation)
 
 
 def _draft(image: JpegImagePlugin.JpegImageFile, scale: int) -> int:

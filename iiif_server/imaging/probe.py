@@ -22,7 +22,7 @@ def probe(path: str, max_pixels: int) -> ImageInfo:
         page = reader.largest_page(image)
         reader.check_pixels(image.size, max_pixels)
         orientation = reader.read_orientation(image)
-        width, height = image.size
+        width, height = reader.stored_size(image)
         if orientation >= 5:  # 5-8 turn the image by a quarter
             width, height = height, width
         return ImageInfo(

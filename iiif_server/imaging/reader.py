@@ -20,6 +20,8 @@ from iiif_server import errors
 SUPPORTED_FORMATS = ("JPEG", "PNG", "TIFF", "JPEG2000", "WEBP", "GIF")
 
 _ORIENTATION_TAG = 274
+_IMAGE_WIDTH_TAG = 256
+_IMAGE_LENGTH_TAG = 257
 
 
 @contextmanager
@@ -84,6 +86,25 @@ def largest_page(image: ImageFile.ImageFile) -> int:
             best, best_area = page, area
     image.seek(best)
     return best
+
+
+def stored_size(image: ImageFile.ImageFile) -> tuple[int, int]:
+    """Width and height of the current frame as stored, before any orientation.
+
+    Recent Pillow reports (and decodes) a TIFF already oriented, so its size
+    comes from the IFD instead.
+    """
+    if isinstance(image, TiffImagePlugin.TiffImageFile):
+        width = image.tag_v2.get(_IMAGE_WIDTH_TAG)
+        height = image.tag_v2.get(_IMAGE_LENGTH_TAG)
+        if isinstance(width, int) and isinstance(height, int):
+            return width, height
+    return image.size
+
+
+def orientation_applied_by_pillow(image: ImageFile.ImageFile) -> bool:
+    """After `load`: did Pillow turn the pixels upright itself (it drops the tag then)?"""
+    return isinstance(image, TiffImagePlugin.TiffImageFile) and _ORIENTATION_TAG not in image.tag_v2
 
 
 def read_orientation(image: ImageFile.ImageFile) -> int:

@@ -54,7 +54,7 @@ def render(
         raise RuntimeError("configure_worker() must run in this process before render()")
     with reader.pillow_errors(worker.max_pixels, "the image could not be rendered"):
         decoded = _decoded(worker, path, identity, info, _choose_scale(info, request))
-        turn = info.orientation
+        turn = decoded.orientation
         stored = orientation.stored_size(turn, (info.width, info.height))
         region = (
             request.region_x,
