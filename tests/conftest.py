@@ -15,9 +15,10 @@ from tornado.ioloop import IOLoop
 from iiif_server.app import Server, ServerApplication
 from iiif_server.config import Settings, TypeSettings
 
-FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / "iiif-test-image"
+# The validator's test image (shared/fixtures/iiif-test-image), shipped as the sample.
+SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sources" / "sample"
 TEST_IMAGE_ID = "67352ccc-d1b0-11e1-89ae-279075081939"
-TEST_IMAGE = FIXTURES / f"{TEST_IMAGE_ID}.png"
+TEST_IMAGE = SAMPLE / f"{TEST_IMAGE_ID}.png"
 
 
 @pytest.fixture
