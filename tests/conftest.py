@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import shutil
 from collections.abc import Iterator
@@ -19,6 +20,20 @@ from iiif_server.config import Settings, TypeSettings
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sources" / "sample"
 TEST_IMAGE_ID = "67352ccc-d1b0-11e1-89ae-279075081939"
 TEST_IMAGE = SAMPLE / f"{TEST_IMAGE_ID}.png"
+
+
+@pytest.fixture
+def io_loop() -> Iterator[IOLoop]:
+    """pytest-tornado's loop fixture, without leaving a stray asyncio loop behind.
+
+    Its own version makes the loop current through deprecated calls, after
+    which asyncio creates (and never closes) a fresh loop for the next caller.
+    """
+    loop = IOLoop(make_current=False)
+    asyncio.set_event_loop(loop.asyncio_loop)  # type: ignore[attr-defined]
+    yield loop
+    loop.close(all_fds=True)
+    asyncio.set_event_loop(None)
 
 
 @pytest.fixture

@@ -24,9 +24,7 @@ def test_check_config_accepts_the_example(capsys: pytest.CaptureFixture[str]) ->
     assert "configuration ok" in capsys.readouterr().out
 
 
-def test_check_config_names_the_bad_key(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_check_config_names_the_bad_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "bad.yml"
     config.write_text("image_pool_size: many\n")
     assert main(["check-config", "--config", str(config)]) == 2

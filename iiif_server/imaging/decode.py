@@ -4,8 +4,9 @@ JPEG decodes at 1/2, 1/4 or 1/8 scale in the DCT (`Image.draft`), JPEG 2000
 at any wavelet level (`reduce`): far cheaper than decoding every pixel. Other
 formats are decoded whole; `reduce` then makes the smaller level.
 
-A decoded image is in the file's stored orientation and in a working mode
-that resizing handles well (L, LA, RGB or RGBA, 8 bits a sample).
+A decoded image is in the file's stored orientation (unless the decoder
+turned it itself, as Pillow does for TIFF: see `Decoded.orientation`) and in
+a working mode that resizing handles well (L, LA, RGB or RGBA, 8-bit samples).
 """
 
 from __future__ import annotations

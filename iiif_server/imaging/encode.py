@@ -70,9 +70,17 @@ def _png(image: Image.Image, out: io.BytesIO, options: EncodeOptions) -> None:
 
 
 def _webp(image: Image.Image, out: io.BytesIO, options: EncodeOptions) -> None:
+    # Lossy WebP would smear bitonal edges into greys; lossless is small for them.
+    lossless = image.mode == "1"
     if image.mode not in ("RGB", "RGBA"):
         image = image.convert("RGBA" if has_alpha(image) else "RGB")
-    image.save(out, "WEBP", quality=options.webp_quality, method=options.webp_method)
+    image.save(
+        out,
+        "WEBP",
+        quality=options.webp_quality,
+        method=options.webp_method,
+        lossless=lossless,
+    )
 
 
 def _gif(image: Image.Image, out: io.BytesIO, options: EncodeOptions) -> None:

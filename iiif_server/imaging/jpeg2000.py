@@ -34,6 +34,8 @@ def decomposition_levels(fp: BinaryIO) -> int:
         if len(marker) < 4 or marker[0] != 0xFF or marker[1] == _SOT:
             return 0
         (length,) = struct.unpack(">H", marker[2:])
+        if length < 2:
+            return 0
         segment = fp.read(length - 2)
         if marker[1] == _COD:
             # Scod (1), progression (1), layers (2), colour transform (1), then levels.

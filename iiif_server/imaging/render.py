@@ -17,7 +17,7 @@ from iiif_server.imaging.decode import Decoded
 from iiif_server.imaging.decoded_cache import DecodedCache, DecodedKey
 from iiif_server.imaging.encode import EncodeOptions, encode
 
-__all__ = ["EncodeOptions", "configure_worker", "render"]
+__all__ = ["EncodeOptions", "configure_worker", "decoded_cache_stats", "render"]
 
 # Formats whose outputs can carry alpha: rotation corners stay transparent there.
 _ALPHA_FORMATS = frozenset({"png", "webp", "gif", "tif", "jp2"})
@@ -38,6 +38,14 @@ def configure_worker(decoded_cache_bytes: int, max_pixels: int) -> None:
     """Pool initializer: this process's decoded-source cache and pixel limit."""
     global _worker
     _worker = _Worker(DecodedCache(decoded_cache_bytes), max_pixels)
+
+
+def decoded_cache_stats() -> dict[str, int]:
+    """Hits, misses, entries and bytes of this process's decoded cache (for status pages)."""
+    if _worker is None:
+        return {}
+    cache = _worker.cache
+    return {"hits": cache.hits, "misses": cache.misses, "entries": len(cache), "bytes": cache.bytes}
 
 
 def render(

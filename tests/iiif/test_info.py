@@ -36,7 +36,7 @@ def test_sizes_are_halvings_down_to_the_minimum() -> None:
 
 def test_info_v3() -> None:
     document = info_v3("https://example.org/iiif/3/a", INFO, OPTIONS)
-    assert list(document)[0] == "@context"
+    assert next(iter(document)) == "@context"
     assert document["@context"] == "http://iiif.io/api/image/3/context.json"
     assert document["id"] == "https://example.org/iiif/3/a"
     assert document["type"] == "ImageService3"

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from iiif_server.imaging import render
@@ -10,8 +8,7 @@ from .images import MAX_PIXELS
 
 
 @pytest.fixture
-def worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def worker(monkeypatch: pytest.MonkeyPatch) -> None:
     """This process as a freshly started image worker (empty decoded cache)."""
     monkeypatch.setattr(render, "_worker", None)
     render.configure_worker(decoded_cache_bytes=256 << 20, max_pixels=MAX_PIXELS)
-    yield

@@ -16,9 +16,10 @@ from iiif_server.iiif.request import ImageRequest
 from iiif_server.imaging.probe import probe
 from iiif_server.imaging.render import EncodeOptions, render
 
+# The validator's grid image, shipped in the repository as the sample source.
 FIXTURE = (
-    Path(__file__).resolve().parents[3]
-    / "shared/fixtures/iiif-test-image/67352ccc-d1b0-11e1-89ae-279075081939.png"
+    Path(__file__).resolve().parents[2]
+    / "data/sources/sample/67352ccc-d1b0-11e1-89ae-279075081939.png"
 )
 MAX_PIXELS = 100_000_000
 
@@ -97,7 +98,9 @@ def render_bytes(
     **params: Any,
 ) -> bytes:
     info = probe(path, MAX_PIXELS)
-    return render(path, identity, info, request(info, region, size, **params), options or EncodeOptions())
+    return render(
+        path, identity, info, request(info, region, size, **params), options or EncodeOptions()
+    )
 
 
 def render_image(
@@ -114,7 +117,7 @@ def render_image(
 
 def near(actual: Any, expected: Any, tolerance: int = 6) -> bool:
     if isinstance(expected, int):
-        return abs(actual - expected) <= tolerance
+        return bool(abs(actual - expected) <= tolerance)
     return all(abs(a - e) <= tolerance for a, e in zip(actual, expected, strict=True))
 
 

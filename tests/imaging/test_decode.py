@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -23,14 +24,18 @@ from .images import (
 
 def test_16_bit_gray_is_scaled_to_8_bits_not_clipped(tmp_path: Path, worker: None) -> None:
     levels = [0, 4096, 16384, 32768, 49152, 65535]
-    image = Image.new("I;16", (len(levels) * 10, 10))
+    image = Image.new("I", (len(levels) * 10, 10))
     for index, level in enumerate(levels):
         image.paste(level, (index * 10, 0, index * 10 + 10, 10))
-    path = save(image, tmp_path / "gray16.png")
+    path = save(image.convert("I;16"), tmp_path / "gray16.png")
+    with Image.open(path) as written:
+        assert written.mode == "I;16" and written.getpixel((25, 5)) == 16384
     output = render_image(path)
     assert output.mode == "L"
     values = [output.getpixel((index * 10 + 5, 5)) for index in range(len(levels))]
-    assert all(near(value, round(level / 257), 1) for value, level in zip(values, levels, strict=True))
+    assert all(
+        near(value, round(level / 257), 1) for value, level in zip(values, levels, strict=True)
+    )
 
 
 def test_16_bit_rgb_is_scaled_to_8_bits(tmp_path: Path, worker: None) -> None:
@@ -84,7 +89,7 @@ def test_gray_with_alpha_stays_gray_with_alpha(tmp_path: Path, worker: None) -> 
     ],
 )
 def test_each_source_format_decodes(
-    tmp_path: Path, name: str, options: dict[str, object], worker: None
+    tmp_path: Path, name: str, options: dict[str, Any], worker: None
 ) -> None:
     path = save(quadrants(), tmp_path / name, **options)
     output = render_image(path, (0, 0, 400, 200), (100, 50)).convert("RGB")

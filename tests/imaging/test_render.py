@@ -8,7 +8,12 @@ from PIL import Image
 from iiif_server import errors
 from iiif_server.imaging import render as render_module
 from iiif_server.imaging.probe import probe
-from iiif_server.imaging.render import EncodeOptions, configure_worker, render
+from iiif_server.imaging.render import (
+    EncodeOptions,
+    configure_worker,
+    decoded_cache_stats,
+    render,
+)
 
 from .images import (
     BLUE,
@@ -148,6 +153,23 @@ def test_reduced_jpeg_decoding_is_close_to_an_exact_resize(tmp_path: Path, worke
 
 
 class TestDecodedCache:
+    def test_tiles_of_one_level_share_one_decode(self, tmp_path: Path, worker: None) -> None:
+        path = save(quadrants(), tmp_path / "q.jpg")
+        info = probe(path, MAX_PIXELS)
+        for x in (0, 100, 200, 300):
+            render(path, "v1", info, request(info, (x, 0, 100, 100)), EncodeOptions())
+        for x in (0, 200):  # the 1/2 level
+            render(path, "v1", info, request(info, (x, 0, 200, 200), (100, 100)), EncodeOptions())
+        stats = decoded_cache_stats()
+        assert (stats["misses"], stats["hits"], stats["entries"]) == (2, 4, 2)
+
+    def test_a_small_output_of_a_big_jpeg_decodes_at_one_eighth(
+        self, tmp_path: Path, worker: None
+    ) -> None:
+        path = save(noisy(1600, 800), tmp_path / "big.jpg")
+        render_bytes(path, size=(200, 100))
+        assert decoded_cache_stats()["bytes"] == 200 * 100 * 3
+
     def test_a_second_tile_is_cut_from_memory(self, tmp_path: Path, worker: None) -> None:
         path = tmp_path / "q.jpg"
         save(quadrants(), path)

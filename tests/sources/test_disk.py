@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -58,9 +57,9 @@ def test_nul_bytes_are_a_bad_request(root: Path) -> None:
 
 
 def test_symlinks_leading_out_are_refused(root: Path) -> None:
-    os.symlink(root.parent / "secret.jpg", root / "link.jpg")
-    os.symlink(root.parent, root / "up")
-    os.symlink(root / "a.jpg", root / "inside.jpg")
+    (root / "link.jpg").symlink_to(root.parent / "secret.jpg")
+    (root / "up").symlink_to(root.parent)
+    (root / "inside.jpg").symlink_to(root / "a.jpg")
     source = DiskSource(root)
     with pytest.raises(NotFound):
         source.find("link.jpg")
@@ -72,5 +71,5 @@ def test_symlinks_leading_out_are_refused(root: Path) -> None:
 
 
 def test_a_root_that_is_itself_a_symlink_works(tmp_path: Path, root: Path) -> None:
-    os.symlink(root, tmp_path / "alias")
+    (tmp_path / "alias").symlink_to(root)
     assert DiskSource(tmp_path / "alias").find("a").path.name == "a.jpg"

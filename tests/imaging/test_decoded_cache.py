@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from PIL import Image
+
+from iiif_server.imaging.decode import Decoded
+from iiif_server.imaging.decoded_cache import DecodedCache, DecodedKey
+
+
+def decoded(width: int) -> Decoded:
+    """`width` * 10 RGB pixels: 30 * width bytes."""
+    return Decoded(Image.new("RGB", (width, 10)), scale=1, orientation=1)
+
+
+def key(name: str, identity: str = "v1", scale: int = 1) -> DecodedKey:
+    return DecodedKey(name, identity, page=0, scale=scale)
+
+
+def test_a_hit_returns_the_same_decode() -> None:
+    cache = DecodedCache(max_bytes=10_000)
+    entry = decoded(10)
+    cache.put(key("a"), entry)
+    assert cache.get(key("a")) is entry
+    assert cache.get(key("a", scale=2)) is None
+    assert (cache.hits, cache.misses) == (1, 1)
+
+
+def test_the_least_recently_used_entry_goes_first() -> None:
+    cache = DecodedCache(max_bytes=3 * 300)
+    for name in "abc":
+        cache.put(key(name), decoded(10))
+    cache.get(key("a"))  # b is now the oldest
+    cache.put(key("d"), decoded(10))
+    assert cache.get(key("b")) is None
+    assert all(cache.get(key(name)) is not None for name in "acd")
+    assert cache.bytes == 900
+
+
+def test_bytes_stay_within_the_budget() -> None:
+    cache = DecodedCache(max_bytes=1000)
+    for width in range(1, 30):
+        cache.put(key(f"image{width}"), decoded(width))
+        assert cache.bytes <= 1000
+    assert cache.get(key("image29")) is not None  # the newest always fits here
+
+
+def test_an_entry_larger_than_the_budget_is_not_kept() -> None:
+    cache = DecodedCache(max_bytes=1000)
+    cache.put(key("small"), decoded(10))
+    cache.put(key("huge"), decoded(100))
+    assert cache.get(key("huge")) is None
+    assert cache.get(key("small")) is not None
+
+
+def test_replacing_an_entry_counts_its_bytes_once() -> None:
+    cache = DecodedCache(max_bytes=1000)
+    cache.put(key("a"), decoded(10))
+    cache.put(key("a"), decoded(20))
+    assert (len(cache), cache.bytes) == (1, 600)
+
+
+def test_a_new_identity_drops_the_decodes_of_the_old_file() -> None:
+    cache = DecodedCache(max_bytes=10_000)
+    cache.put(key("a", "v1"), decoded(10))
+    cache.put(key("a", "v1", scale=2), decoded(5))
+    cache.put(key("b", "v1"), decoded(10))
+    cache.put(key("a", "v2"), decoded(10))
+    assert cache.get(key("a", "v1")) is None
+    assert cache.get(key("a", "v1", scale=2)) is None
+    assert cache.get(key("b", "v1")) is not None
+    assert cache.bytes == 600
