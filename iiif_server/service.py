@@ -124,13 +124,9 @@ class ImageService:
         request = parse_image_request(
             version, region, size, rotation, quality_format, image.info, self.limits
         )
+        # Keyed by the file, not the identifier: `a`, `a.jpg` and `type:a` share entries.
         key = "|".join(
-            (
-                CACHE_KEY_VERSION,
-                f"{image.identifier.type.name}:{image.identifier.name}",
-                image.source.identity,
-                request.canonical,
-            )
+            (CACHE_KEY_VERSION, str(image.source.path), image.source.identity, request.canonical)
         )
         return Derivative(image, request, canonical_path(version, request, image.info), key)
 

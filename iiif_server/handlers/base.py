@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from asyncio import Future
 from typing import Any
 
 import tornado.web
 
 from ..errors import ServerError, Unavailable
+
+logger = logging.getLogger(__name__)
 
 
 class BaseHandler(tornado.web.RequestHandler):
@@ -57,6 +60,8 @@ class BaseHandler(tornado.web.RequestHandler):
     def _handle_request_exception(self, e: BaseException) -> None:
         # Our errors carry their own status; Tornado would make them all 500s.
         if isinstance(e, ServerError):
+            if e.status >= 500:
+                logger.warning("%s %s: %s", self.request.method, self.request.uri, e.message)
             if not self._finished:
                 self.send_error(e.status, error=e)
             return

@@ -185,3 +185,28 @@ async def test_health(http_client: AsyncHTTPClient, base_url: str) -> None:
     response = await get(http_client, f"{base_url}/health")
     assert response.code == 200
     assert json.loads(response.body)["status"] == "ok"
+
+
+@pytest.mark.parametrize(
+    ("extension", "content_type", "pillow_format"),
+    [("webp", "image/webp", "WEBP"), ("jp2", "image/jp2", "JPEG2000"), ("gif", "image/gif", "GIF"),
+     ("tif", "image/tiff", "TIFF"), ("png", "image/png", "PNG")],
+)  # fmt: skip
+async def test_output_formats(
+    http_client: AsyncHTTPClient, base_url: str, extension: str, content_type: str,
+    pillow_format: str,
+) -> None:  # fmt: skip
+    url = f"{base_url}/iiif/3/{TEST_IMAGE_ID}/pct:0,0,20,10/!150,150/90/default.{extension}"
+    response = await get(http_client, url)
+    assert response.code == 200
+    assert response.headers["Content-Type"] == content_type
+    image = Image.open(io.BytesIO(response.body))
+    assert image.format == pillow_format
+    assert image.size == (75, 150)  # a 200x100 region, fitted in 150x150, then turned a quarter
+
+
+async def test_pdf_output(http_client: AsyncHTTPClient, base_url: str) -> None:
+    response = await get(http_client, f"{base_url}/iiif/2/red/full/200,/0/default.pdf")
+    assert response.code == 200
+    assert response.headers["Content-Type"] == "application/pdf"
+    assert response.body.startswith(b"%PDF") and b"/Type /Page" in response.body
