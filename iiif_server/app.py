@@ -67,7 +67,9 @@ class Server:
             initargs=(settings.image_cache_size_per_process, settings.max_source_pixels),
         )
         self.derivatives = DerivativeCache(
-            settings.cache_path / "derivatives", settings.cache_max_bytes
+            # Front processes share the folder; their budgets together bound it.
+            settings.cache_path / "derivatives",
+            settings.cache_max_bytes // settings.processes,
         )
         self.service = ImageService(settings, self.size_pool, self.image_pool, self.derivatives)
 

@@ -13,7 +13,10 @@ The in-memory index (digest -> size, in LRU order) mirrors the files and is boun
 orders the entries by mtime, and a hit refreshes the mtime at most once per
 `touch_interval` so that a hit stays one cheap call.
 
-All methods are meant to be called from the event-loop thread; there is no locking.
+Several front processes may share one root: each indexes what it writes and finds, and
+adopts on a miss a file another process wrote; the budgets of all of them together
+bound the disk. All methods are meant to be called from the event-loop thread; there
+is no locking.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ _DIGEST_LENGTH = 64
 _HEX_DIGITS = frozenset("0123456789abcdef")
 # A disk that is full stays full for a while: one warning a minute is enough to be seen.
 _WARNING_INTERVAL = 60.0
+# Temp files older than this at start-up are leftovers of a dead writer.
+_STALE_TEMP_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -134,8 +139,7 @@ class DerivativeCache:
         digest = _digest(key)
         entry = self._index.get(digest)
         if entry is None:
-            self.misses += 1
-            return None
+            return self._adopt(digest)
         path = self._path(digest)
         try:
             fd = os.open(path, os.O_RDONLY)
@@ -157,6 +161,22 @@ class DerivativeCache:
             entry.touched = now
             with suppress(OSError):
                 os.utime(path)
+        self.hits += 1
+        return data
+
+    def _adopt(self, digest: str) -> bytes | None:
+        """A file this index does not know: written by another front process on this root."""
+        try:
+            with open(self._path(digest), "rb") as file:  # noqa: PTH123 (hot path)
+                data = file.read(self.max_bytes + 1)
+        except OSError:
+            data = b""
+        if not data or len(data) > self.max_bytes:
+            self.misses += 1
+            return None
+        self._index[digest] = _Entry(len(data), time.time())
+        self._total_bytes += len(data)
+        self._evict()
         self.hits += 1
         return data
 
@@ -290,8 +310,10 @@ class DerivativeCache:
                 for e in entries:
                     try:
                         if e.name.startswith(TEMP_PREFIX):
-                            # Left by a process that died mid-write: never complete.
-                            Path(e.path).unlink(missing_ok=True)
+                            # Left by a process that died mid-write: never complete. A
+                            # recent one may be a sibling front process's write in progress.
+                            if time.time() - e.stat().st_mtime > _STALE_TEMP_SECONDS:
+                                Path(e.path).unlink(missing_ok=True)
                         elif (
                             _is_digest(e.name)
                             and e.name.startswith(prefix)

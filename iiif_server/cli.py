@@ -27,7 +27,16 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load(args.config, os.environ)
 
 
-async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s",
+    )
+
+
+async def serve(
+    settings: Settings, ready: asyncio.Event | None = None, *, reuse_port: bool = False
+) -> None:
     """Run until SIGTERM or SIGINT: then stop accepting, finish in-flight requests, stop pools."""
     from tornado.httpserver import HTTPServer
 
@@ -37,7 +46,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     await server.start()
     app = server.make_app()
     http_server = HTTPServer(app)
-    http_server.listen(settings.http_port, settings.host)
+    http_server.listen(settings.http_port, settings.host, reuse_port=reuse_port)
     logger.info(
         "iiif-server %s listening on http://%s:%d/iiif/3/ and /iiif/2/",
         __version__,
@@ -91,10 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"iiif-server: configuration error: {error}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(settings.log_level)
     if args.command == "check-config":
         print(f"configuration ok: {len(settings.types)} type(s), port {settings.http_port}")
         return 0
@@ -106,5 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         print(json.dumps(document, indent=2))
         return 0
+    if settings.processes > 1:
+        from .supervisor import run
+
+        return run(settings, settings.processes)
     asyncio.run(serve(settings))
     return 0

@@ -56,6 +56,7 @@ class Settings:
     base_url: str | None = None
     host: str = "127.0.0.1"
     http_port: int = 4040
+    processes: int = 1
     cache_path: Path = Path("data/cache")
     source_path: Path = Path("data/sources")
     cache_max_bytes: int = 10 * 10**9
@@ -157,6 +158,7 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "base_url": _base_url,
     "host": _text,
     "http_port": _int(1, 65535),
+    "processes": _int(1, 64),
     "cache_path": _path,
     "source_path": _path,
     "cache_max_bytes": parse_bytes,

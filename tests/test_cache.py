@@ -5,6 +5,7 @@ import errno
 import hashlib
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -170,13 +171,29 @@ def test_load_removes_leftover_temp_files_and_never_serves_them(tmp_path: Path) 
     final = entry_file(tmp_path)
     leftover = final.parent / f"{TEMP_PREFIX}deadbeef"
     leftover.write_bytes(b"half a ti")
+    os.utime(leftover, (time.time() - 3600, time.time() - 3600))
+    in_progress = final.parent / f"{TEMP_PREFIX}0badcafe"  # a sibling process writing now
+    in_progress.write_bytes(b"half a ti")
     final.unlink()
 
     restarted = make_cache(tmp_path)
 
     assert not leftover.exists()
+    assert in_progress.exists()
     assert len(restarted) == 0
     assert restarted.get(KEY) is None
+
+
+def test_processes_sharing_a_root_find_each_others_entries(tmp_path: Path) -> None:
+    first = make_cache(tmp_path, max_bytes=30)
+    second = make_cache(tmp_path, max_bytes=30)
+    first.put(KEY, b"written by the first")
+
+    assert second.get(KEY) == b"written by the first"
+    assert len(second) == 1 and second.total_bytes == 20
+    second.put(key(1), b"0123456789abcd")  # over its budget: evicts the adopted entry
+    assert second.total_bytes <= 30
+    assert first.get(KEY) is None  # gone from disk, so a miss for the first too
 
 
 def test_load_discards_empty_files(tmp_path: Path) -> None:

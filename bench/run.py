@@ -1,0 +1,303 @@
+"""The IIIF benchmark: `python bench/run.py` from the repository root.
+
+Makes deterministic photo-like JPEGs, starts the server with a fresh cache,
+and measures in one run a deep-zoom session (cold and warm, 1 and 4
+clients), cold thumbnails, and cached hits under load, each next to its
+floor measured in the same run: a naive Pillow pipeline, Pillow's `draft`
+thumbnail, a bare Tornado handler. Prints one table. Ratios within one run
+are the figures to compare; absolute times vary with the machine's load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench.floors import draft_thumbnail, naive_tile  # noqa: E402
+from bench.images import ensure_jpeg  # noqa: E402
+from bench.session import zoom_session  # noqa: E402
+
+IMAGE_CACHE = REPO / "bench" / ".images"
+DECODED_BUDGET_MB = 512
+
+
+@dataclass
+class Row:
+    name: str
+    requests: int
+    total: float  # seconds, wall clock
+    latencies: list[float] = field(default_factory=list)
+    rps: float | None = None
+    floor: str = ""
+    ratio: str = ""
+    note: str = ""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def tree_rss(root: int) -> int:
+    """Resident bytes of a process and all its descendants (from /proc)."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            status = Path(f"/proc/{entry}/status").read_text()
+        except OSError:
+            continue
+        ppid = int(re.search(r"PPid:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
+        match = re.search(r"VmRSS:\s+(\d+) kB", status)
+        rss[int(entry)] = int(match.group(1)) * 1024 if match else 0
+        children.setdefault(ppid, []).append(int(entry))
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0)
+        stack.extend(children.get(pid, []))
+    return total
+
+
+class PeakRss:
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak, self._stop = pid, 0, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.05):
+            self.peak = max(self.peak, tree_rss(self.pid))
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
+@contextmanager
+def server(sources: Path, cache: Path, **env: str) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    port = free_port()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("IIIF_SERVER_")}
+    environment.update(
+        IIIF_SERVER_HTTP_PORT=str(port),
+        IIIF_SERVER_SOURCE_PATH=str(sources),
+        IIIF_SERVER_CACHE_PATH=str(cache),
+        IIIF_SERVER_IMAGE_CACHE_SIZE_PER_PROCESS=str(DECODED_BUDGET_MB),
+        IIIF_SERVER_LOG_LEVEL="info",
+        **env,
+    )
+    log = (cache.parent / f"server-{port}.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "iiif_server", "serve"],
+        cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        wait_for_port(port, "/health", process)
+        yield port, process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+        log.close()
+
+
+def wait_for_port(port: int, path: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("server exited during start-up")
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", path)
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("server did not start")
+
+
+def client_run(port: int, paths: Sequence[str]) -> list[float]:
+    """One client: one keep-alive connection, requests in order; latency of each."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    latencies = []
+    for path in paths:
+        start = time.perf_counter()
+        connection.request("GET", path)
+        response = connection.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{path}: {response.status}")
+        latencies.append(time.perf_counter() - start)
+    connection.close()
+    return latencies
+
+
+def concurrently(jobs: Sequence[Callable[[], list[float]]]) -> tuple[float, list[float]]:
+    start = time.perf_counter()
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        results = list(pool.map(lambda job: job(), jobs))
+    return time.perf_counter() - start, [t for r in results for t in r]
+
+
+def session_paths(identifier: str, size: tuple[int, int]) -> list[str]:
+    return [f"/iiif/3/{identifier}/info.json"] + [
+        f"/iiif/3/{identifier}/{tile}" for tile in zoom_session(*size)
+    ]
+
+
+def naive_session(path: Path, size: tuple[int, int]) -> list[float]:
+    latencies = []
+    for tile in zoom_session(*size):
+        start = time.perf_counter()
+        naive_tile(str(path), tile)
+        latencies.append(time.perf_counter() - start)
+    return latencies
+
+
+def wrk(url: str, seconds: int, connections: int = 50) -> float:
+    output = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", url],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    match = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    if not match or "Non-2xx" in output or "Socket errors" in output:
+        raise RuntimeError(f"wrk failed:\n{output}")
+    return float(match.group(1))
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def print_table(rows: list[Row]) -> None:
+    header = f"{'measurement':44} {'reqs':>5} {'total s':>8} {'p50 ms':>8} {'p95 ms':>8} {'req/s':>8}  vs floor"
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        p50 = f"{statistics.median(row.latencies) * 1000:8.1f}" if row.latencies else " " * 8
+        p95 = f"{percentile(row.latencies, 0.95) * 1000:8.1f}" if row.latencies else " " * 8
+        rps = row.rps if row.rps is not None else (row.requests / row.total if row.total else 0)
+        total = f"{row.total:8.2f}" if row.total else " " * 8
+        versus = f"{row.ratio} {row.floor}".strip()
+        print(f"{row.name:44} {row.requests:5d} {total} {p50} {p95} {rps:8.0f}  {versus} {row.note}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=10, help="duration of each load test")
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("wrk is needed (Debian: apt-get install wrk)", file=sys.stderr)
+        return 2
+    big = [ensure_jpeg(IMAGE_CACHE, f"photo-6000-{i}", (6000, 4000), i) for i in range(8)]
+    small = ensure_jpeg(IMAGE_CACHE, "photo-2000", (2000, 1500), 100)
+    rows: list[Row] = []
+    work = Path(tempfile.mkdtemp(prefix="iiif-bench-"))
+    try:
+        sources = work / "sources"
+        (sources / "bench").mkdir(parents=True)
+        for image in [*big, small]:
+            os.link(image, sources / "bench" / image.name)
+        env = {"IIIF_SERVER_TYPES": "{bench: {source: disk}}", "IIIF_SERVER_DEFAULT_TYPE": "bench"}
+        big_size = (6000, 4000)
+
+        # Deep-zoom sessions and thumbnails against one server with a fresh cache.
+        with server(sources, work / "cache", **env) as (port, process):
+            rss = PeakRss(process.pid)
+            one = session_paths(big[0].stem, big_size)
+            total, lat = concurrently([lambda: client_run(port, one)])
+            naive_total, naive_lat = concurrently([lambda: naive_session(big[0], big_size)])
+            rows.append(Row("deep zoom, 1 client, cold", len(one), total, lat,
+                            floor="naive Pillow", ratio=f"{naive_total / total:.1f}x faster"))  # fmt: skip
+            rows.append(Row("  floor: naive Pillow session, 1 client", len(naive_lat), naive_total, naive_lat))  # fmt: skip
+            total, lat = concurrently([lambda: client_run(port, one)])
+            rows.append(Row("deep zoom, 1 client, warm", len(one), total, lat))
+            four = [session_paths(image.stem, big_size) for image in big[1:5]]
+            total, lat = concurrently([lambda p=p: client_run(port, p) for p in four])  # type: ignore[misc]
+            naive4_total, naive4_lat = concurrently(
+                [lambda i=i: naive_session(i, big_size) for i in big[1:5]]  # type: ignore[misc]
+            )
+            rows.append(Row("deep zoom, 4 clients (4 images), cold", sum(map(len, four)), total, lat,
+                            floor="naive Pillow", ratio=f"{naive4_total / total:.1f}x faster"))  # fmt: skip
+            rows.append(Row("  floor: naive Pillow, 4 sessions at once", len(naive4_lat), naive4_total, naive4_lat))  # fmt: skip
+            total, lat = concurrently([lambda p=p: client_run(port, p) for p in four])  # type: ignore[misc]
+            rows.append(Row("deep zoom, 4 clients, warm", sum(map(len, four)), total, lat))
+            peak = rss.stop()
+            thumbs = [f"/iiif/3/{image.stem}/full/!512,512/0/default.jpg" for image in big]
+            # The thumbnails' sources were used above; new names make them cold for every cache.
+            for image in big:
+                os.link(image, sources / "bench" / f"thumb-{image.name}")
+            thumbs = [f"/iiif/3/thumb-{image.stem}/full/!512,512/0/default.jpg" for image in big]
+            total, lat = concurrently([lambda: client_run(port, thumbs)])
+            floor_lat = []
+            for image in big:
+                start = time.perf_counter()
+                draft_thumbnail(str(image), 512)
+                floor_lat.append(time.perf_counter() - start)
+            floor_total = sum(floor_lat)
+            rows.append(Row("thumbnails !512,512 of 8 6000x4000, cold", len(thumbs), total, lat,
+                            floor="draft floor", ratio=f"{total / floor_total:.2f}x the time"))  # fmt: skip
+            rows.append(Row("  floor: Pillow draft + Lanczos", len(floor_lat), floor_total, floor_lat))  # fmt: skip
+            tile_path = one[-1]
+            connection = http.client.HTTPConnection("127.0.0.1", port)
+            connection.request("GET", tile_path)
+            tile_body = connection.getresponse().read()
+            hits_one = wrk(f"http://127.0.0.1:{port}{tile_path}", args.seconds)
+
+        with server(sources, work / "cache", IIIF_SERVER_PROCESSES=str(os.cpu_count() or 2), **env) as (port, _):  # fmt: skip
+            hits_many = wrk(f"http://127.0.0.1:{port}{tile_path}", args.seconds)
+
+        body_file = work / "tile.jpg"
+        body_file.write_bytes(tile_body)
+        bare_port = free_port()
+        bare = subprocess.Popen(
+            [sys.executable, str(REPO / "bench" / "floors.py"), str(body_file), str(bare_port), "image/jpeg"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            wait_for_port(bare_port, "/", bare)
+            bare_rps = wrk(f"http://127.0.0.1:{bare_port}/tile", args.seconds)
+        finally:
+            bare.terminate()
+            bare.wait()
+        rows.append(Row(f"cached tile, 50 connections, 1 process", 0, 0, rps=hits_one,
+                        floor="bare Tornado", ratio=f"{hits_one / bare_rps:.2f}x"))  # fmt: skip
+        rows.append(Row(f"cached tile, 50 connections, {os.cpu_count()} processes", 0, 0, rps=hits_many,
+                        floor="1 process", ratio=f"{hits_many / hits_one:.2f}x"))  # fmt: skip
+        rows.append(Row("  floor: bare Tornado handler, bytes in memory", 0, 0, rps=bare_rps))
+        print_table(rows)
+        budget = DECODED_BUDGET_MB * 2**20 * 2  # two image workers by default
+        print(f"\npeak RSS of the server's processes during the deep-zoom sessions: "
+              f"{peak / 2**20:.0f} MB (decoded-image budget {budget / 2**20:.0f} MB + 300 MB "
+              f"= {(budget + 300 * 2**20) / 2**20:.0f} MB allowed)")  # fmt: skip
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
