@@ -42,6 +42,10 @@ class DecodedCache:
         self.hits += 1
         return decoded
 
+    def peek(self, key: DecodedKey) -> Decoded | None:
+        """The entry if present, without counting a miss or refreshing its position."""
+        return self._entries.get(key)
+
     def put(self, key: DecodedKey, decoded: Decoded) -> None:
         """Keep `decoded` unless it alone exceeds the budget.
 

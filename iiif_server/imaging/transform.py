@@ -38,6 +38,10 @@ def cut(decoded: Decoded, box: Box, size: tuple[int, int]) -> Image.Image:
         min(x1 / scale, image.width),
         min(y1 / scale, image.height),
     )
+    left, top, right, bottom = (round(v) for v in scaled)
+    if (left, top, right, bottom) == scaled and (right - left, bottom - top) == size:
+        # A tile of exactly this level: the pixels are already right.
+        return image.crop((left, top, right, bottom))
     return image.resize(size, Image.Resampling.LANCZOS, box=scaled)
 
 
