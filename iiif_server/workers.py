@@ -19,8 +19,7 @@ import logging
 import multiprocessing
 import pickle
 import signal
-import zlib
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -40,6 +39,8 @@ logger = logging.getLogger(__name__)
 _READY, _RESULT, _ERROR = "ready", "result", "error"
 # Respawn delay after a death with no task to blame (while starting, or idle): it doubles.
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.1, 5.0
+# Affinity keys remembered; a forgotten key is assigned afresh (its decodes may be lost).
+_MAX_ASSIGNED = 65536
 # After close()'s grace, how long idle workers get to exit on their own before SIGKILL.
 _EXIT_WAIT = 1.0
 
@@ -82,6 +83,7 @@ class _Slot:
     pending: deque[_Task] = field(default_factory=deque)
     worker: _Worker | None = None
     failures: int = 0  # deaths with no task to blame since the last answer; drives backoff
+    keys: int = 0  # affinity keys assigned to this worker
     respawn: asyncio.TimerHandle | None = None
 
 
@@ -113,6 +115,8 @@ class WorkerPool:
         # Not "fork": the front process has threads and an event loop that a fork would copy.
         self._context = multiprocessing.get_context("spawn")
         self._slots = [_Slot(i) for i in range(size)]
+        # Affinity key -> worker index, least recently used forgotten first.
+        self._assigned: OrderedDict[str, int] = OrderedDict()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._restarts = 0
         self._start_failures = 0
@@ -235,7 +239,7 @@ class WorkerPool:
 
     def _choose(self, affinity: str | None) -> _Slot:
         if affinity is not None:
-            slot = self._slots[zlib.crc32(affinity.encode("utf-8")) % self.size]
+            slot = self._affine_slot(affinity)
             if len(slot.pending) >= self.max_queue:
                 raise Overloaded("the worker for this image is busy; try again shortly")
             return slot
@@ -243,6 +247,25 @@ class WorkerPool:
         if not open_slots:
             raise Overloaded("all workers are busy; try again shortly")
         return min(open_slots, key=_load)
+
+    def _affine_slot(self, key: str) -> _Slot:
+        """The worker that already has `key`; a new key goes to the least busy worker.
+
+        Sticky and balanced: a hash alone can put the four images a gallery opens
+        at once on one worker while the other idles.
+        """
+        index = self._assigned.get(key)
+        if index is None:
+            # Least busy now; among equals, the one holding the fewest keys (and decodes),
+            # even if it is still starting: it will be ready long before a key's last task.
+            index = min(self._slots, key=lambda s: (_load(s)[0], s.keys, s.index)).index
+            if len(self._assigned) >= _MAX_ASSIGNED:
+                _, forgotten = self._assigned.popitem(last=False)
+                self._slots[forgotten].keys -= 1
+            self._slots[index].keys += 1
+        self._assigned[key] = index
+        self._assigned.move_to_end(key)
+        return self._slots[index]
 
     def _dispatch(self, slot: _Slot) -> None:
         worker = slot.worker

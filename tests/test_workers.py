@@ -10,7 +10,6 @@ import os
 import signal
 import threading
 import time
-import zlib
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -46,12 +45,8 @@ def make_pool(size: int = 2, **options: Any) -> WorkerPool:
 
 
 def key_for(index: int, size: int) -> str:
-    """An affinity key that the pool's documented hash sends to worker `index`."""
-    return next(
-        key
-        for key in (f"image-{n}" for n in range(1000))
-        if zlib.crc32(key.encode()) % size == index
-    )
+    """Distinct affinity keys; a pool gives each new key to its least busy worker."""
+    return f"image-{index}-of-{size}"
 
 
 async def started(coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
@@ -317,3 +312,13 @@ async def test_close_fails_work_left_after_the_grace_period() -> None:
             await task
     assert multiprocessing.active_children() == []
     assert not any(Path(f"/proc/{pid}").exists() for pid in pids)
+
+
+@run_async
+async def test_new_keys_are_spread_over_workers_and_stay_there() -> None:
+    async with make_pool(size=2) as pool:
+        keys = [f"gallery-{n}" for n in range(4)]
+        first = await asyncio.gather(*(pool.submit(tasks.pid, affinity=k) for k in keys))
+        assert sorted(first.count(pid) for pid in set(first)) == [2, 2]
+        again = await asyncio.gather(*(pool.submit(tasks.pid, affinity=k) for k in keys))
+        assert again == first
