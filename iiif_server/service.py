@@ -7,9 +7,13 @@ memory or the derivative cache is answered here without touching a pool.
 from __future__ import annotations
 
 import hashlib
+import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
+
+from cachetools import LRUCache
 
 from .cache import DerivativeCache
 from .config import Settings
@@ -27,6 +31,9 @@ T = TypeVar("T")
 
 # Bump when the imaging output changes, so old derivatives are not served.
 CACHE_KEY_VERSION = "1"
+# Sources fetched from elsewhere have their own freshness rules (ttl): remembered
+# answers for them go back through the source after this long.
+_HOT_RECHECK_SECONDS = 60.0
 
 
 class TaskRunner(Protocol):
@@ -47,6 +54,19 @@ class ResolvedImage:
     identifier: Identifier
     source: SourceFile
     info: ImageInfo
+
+
+@dataclass(frozen=True)
+class HotDerivative:
+    """A finished derivative kept in the front process's memory, with its source's identity."""
+
+    derivative: Derivative
+    body: bytes
+    expires: float  # time.monotonic(); sources that are not plain files are re-checked
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.body) + 1024  # the body and, roughly, what describes it
 
 
 @dataclass(frozen=True)
@@ -77,6 +97,10 @@ class ImageService:
         self._image_pool = image_pool
         self._derivatives = derivatives
         self._infos = InfoCache(settings.info_cache_size, self._probe)
+        # URL path -> finished bytes: a repeated tile costs one stat(), no parsing, no disk read.
+        self._hot: LRUCache[str, HotDerivative] = LRUCache(
+            maxsize=settings.hot_cache_bytes, getsizeof=lambda entry: entry.nbytes
+        )
         self.limits = Limits(
             max_width=settings.max_width,
             max_height=settings.max_height,
@@ -129,6 +153,32 @@ class ImageService:
             (CACHE_KEY_VERSION, str(image.source.path), image.source.identity, request.canonical)
         )
         return Derivative(image, request, canonical_path(version, request, image.info), key)
+
+    def hot(self, url_path: str) -> HotDerivative | None:
+        """The remembered answer for this exact URL path, if its source has not changed."""
+        entry = self._hot.get(url_path)
+        if entry is None:
+            return None
+        source = entry.derivative.image.source
+        try:
+            stat = source.path.stat()
+        except OSError:
+            stat = None
+        fresh = stat is not None and (stat.st_size, stat.st_mtime_ns) == (
+            source.size,
+            source.mtime_ns,
+        )
+        if not fresh or time.monotonic() > entry.expires:
+            self._hot.pop(url_path, None)
+            return None
+        return entry
+
+    def remember(self, url_path: str, derivative: Derivative, body: bytes) -> None:
+        is_plain_file = derivative.image.identifier.type.source == "disk"
+        expires = math.inf if is_plain_file else time.monotonic() + _HOT_RECHECK_SECONDS
+        entry = HotDerivative(derivative, body, expires)
+        if entry.nbytes <= self._hot.maxsize // 8:  # a few huge images must not flush the tiles
+            self._hot[url_path] = entry
 
     def cached(self, derivative: Derivative) -> bytes | None:
         return self._derivatives.get(derivative.key)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import signal
 from collections.abc import Callable
@@ -106,7 +107,7 @@ async def test_info_is_probed_again_when_the_file_changes(
     assert b'"width":640' in response.body
     assert len(probes) == 2
     image = await get(http_client, base_url, "/iiif/3/red/full/max/0/default.png")
-    assert Image.open(__import__("io").BytesIO(image.body)).size == (640, 480)
+    assert Image.open(io.BytesIO(image.body)).size == (640, 480)
 
 
 @pytest.mark.parametrize("overrides", [{"cache_max_bytes": 40_000}], indirect=True)
@@ -117,7 +118,8 @@ async def test_derivative_cache_stays_under_its_budget(
         response = await get(http_client, base_url, f"/iiif/3/red/full/{width},/0/default.png")
         assert response.code == 200
         assert server.derivatives.total_bytes <= 40_000
-    on_disk = sum(p.stat().st_size for p in (tmp_path / "cache").rglob("*") if p.is_file())
+    derivatives = tmp_path / "cache" / "derivatives"
+    on_disk = sum(p.stat().st_size for p in derivatives.rglob("*") if p.is_file())
     assert 0 < on_disk <= 40_000
 
 
@@ -179,3 +181,16 @@ async def test_disabled_upscaling(
     assert (await get(http_client, base_url, "/iiif/2/red/full/700,/0/default.jpg")).code == 400
     info = (await get(http_client, base_url, "/iiif/3/red/info.json")).body
     assert b"sizeUpscaling" not in info
+
+
+async def test_a_changed_source_is_never_served_from_memory(
+    http_client: AsyncHTTPClient, base_url: str, server: Server, source_path: Path
+) -> None:
+    path = "/iiif/3/red/full/60,/0/default.png"
+    before = await get(http_client, base_url, path)
+    assert (await get(http_client, base_url, path)).body == before.body  # remembered
+    Image.new("RGB", (600, 400), (20, 220, 20)).save(source_path / "sample" / "red.jpg")
+    after = await get(http_client, base_url, path)
+    assert after.code == 200 and after.body != before.body
+    assert Image.open(io.BytesIO(after.body)).getpixel((30, 20))[1] > 150  # green now
+    assert after.headers["ETag"] != before.headers["ETag"]

@@ -103,22 +103,29 @@ class ImageHandler(IIIFHandler):
         quality_format: str,
     ) -> None:
         api: Version = 3 if version == "3" else 2
-        image = await self.service.resolve(identifier)
-        derivative = self.service.plan(image, api, region, size, rotation, quality_format)
+        hot = self.service.hot(self.request.path)
+        if hot is not None:
+            derivative, body = hot.derivative, hot.body
+        else:
+            image = await self.service.resolve(identifier)
+            derivative = self.service.plan(image, api, region, size, rotation, quality_format)
+            body = None
         service_id = self.service_id(version)
         self.set_header("Content-Type", FORMATS[derivative.request.format])
         canonical = f"{service_id}/{derivative.canonical}"
         self.set_header("Link", f'<{PROFILE[api]}>;rel="profile", <{canonical}>;rel="canonical"')
         self.set_header("Cache-Control", self.config.cache_control)
         self.set_header("ETag", derivative.etag)
-        modified = self.set_last_modified(image)
+        modified = self.set_last_modified(derivative.image)
         if self.not_modified(derivative.etag, modified):
             self.set_status(304)
             self.clear_header("Content-Type")
             return
-        body = self.service.cached(derivative)
         if body is None:
-            body = await self.service.render(derivative)
+            body = self.service.cached(derivative)
+            if body is None:
+                body = await self.service.render(derivative)
+            self.service.remember(self.request.path, derivative, body)
         self.finish(body)
 
     head = get
