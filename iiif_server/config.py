@@ -60,6 +60,7 @@ class Settings:
     cache_path: Path = Path("data/cache")
     source_path: Path = Path("data/sources")
     cache_max_bytes: int = 10 * 10**9
+    hot_cache_bytes: int = 64 * 2**20
     types: Mapping[str, TypeSettings] = field(
         default_factory=lambda: {"sample": TypeSettings(name="sample")}
     )
@@ -162,6 +163,7 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "cache_path": _path,
     "source_path": _path,
     "cache_max_bytes": parse_bytes,
+    "hot_cache_bytes": parse_bytes,
     "default_type": _optional_text,
     "min_sizes_size": _int(1),
     "tile_size": _int(16, 8192),
