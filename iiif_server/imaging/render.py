@@ -16,6 +16,7 @@ from iiif_server.imaging import decode, orientation, reader, transform
 from iiif_server.imaging.decode import Decoded
 from iiif_server.imaging.decoded_cache import DecodedCache, DecodedKey
 from iiif_server.imaging.encode import EncodeOptions, encode
+from iiif_server.imaging.lossless import lossless_jpeg
 
 __all__ = ["EncodeOptions", "configure_worker", "decoded_cache_stats", "render"]
 
@@ -61,6 +62,9 @@ def render(
     if worker is None:
         raise RuntimeError("configure_worker() must run in this process before render()")
     with reader.pillow_errors(worker.max_pixels, "the image could not be rendered"):
+        unchanged = lossless_jpeg(path, info, request)
+        if unchanged is not None:
+            return unchanged
         whole = (request.region_w, request.region_h) == (info.width, info.height)
         decoded = _decoded(worker, path, identity, info, _choose_scale(info, request), whole)
         turn = decoded.orientation

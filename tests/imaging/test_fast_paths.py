@@ -1,0 +1,116 @@
+"""Fast paths against the exact result: same sizes, >= 32 dB, lossless paths byte-exact.
+
+The exact result is the plain pipeline: decode everything, crop, Lanczos, no
+reduced decoding and no cached levels.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import jpegtran
+import pytest
+from PIL import Image
+
+from bench.images import photo_like
+from bench.session import zoom_session
+from iiif_server.imaging.probe import probe
+from iiif_server.imaging.render import EncodeOptions, render
+
+from .images import MAX_PIXELS, psnr, request
+
+pytestmark = pytest.mark.usefixtures("worker")
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A 3000x2000 photo-like baseline JPEG q90."""
+    path = tmp_path_factory.mktemp("photo") / "photo.jpg"
+    photo_like(3000, 2000, seed=7).save(path, "JPEG", quality=90)
+    return str(path)
+
+
+def exact(path: str, box: tuple[int, int, int, int], size: tuple[int, int]) -> Image.Image:
+    with Image.open(path) as source:
+        source.load()
+        return source.crop(box).resize(size, Image.Resampling.LANCZOS)
+
+
+def rendered(path: str, region: tuple[int, int, int, int], size: tuple[int, int]) -> Image.Image:
+    info = probe(path, MAX_PIXELS)
+    data = render(path, "v1", info, request(info, region, size, fmt="png"), EncodeOptions())
+    return Image.open(io.BytesIO(data)).convert("RGB")
+
+
+@pytest.mark.parametrize("box", [(512, 512), (200, 200), (1000, 1000), (90, 60)])
+def test_thumbnails_by_reduced_decoding(photo: str, box: tuple[int, int]) -> None:
+    scale = min(box[0] / 3000, box[1] / 2000)
+    size = (round(3000 * scale), round(2000 * scale))
+    output = rendered(photo, (0, 0, 3000, 2000), size)
+    assert output.size == size
+    assert psnr(output, exact(photo, (0, 0, 3000, 2000), size)) >= 32
+
+
+def test_every_tile_of_a_deep_zoom_session(photo: str) -> None:
+    """Cut from cached levels (halvings of one decode): exact sizes, >= 32 dB each."""
+    for tile in zoom_session(3000, 2000):
+        region_text, size_text = tile.split("/")[:2]
+        x, y, w, h = (int(v) for v in region_text.split(","))
+        size = tuple(int(v) for v in size_text.split(","))
+        assert len(size) == 2
+        output = rendered(photo, (x, y, w, h), (size[0], size[1]))
+        assert output.size == size, tile
+        quality = psnr(output, exact(photo, (x, y, x + w, y + h), (size[0], size[1])))
+        assert quality >= 32, (tile, quality)
+
+
+def test_full_resolution_tiles_are_the_exact_pixels(photo: str) -> None:
+    rendered(photo, (0, 0, 1024, 1024), (256, 256))  # a session has filled the cache
+    output = rendered(photo, (1024, 512, 512, 512), (512, 512))
+    assert psnr(output, exact(photo, (1024, 512, 1536, 1024), (512, 512))) == float("inf")
+
+
+@pytest.fixture(scope="module")
+def blocky(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """1024x768, 4:2:0: made of whole 16x16 blocks, as jpegtran's exact turns need."""
+    path = tmp_path_factory.mktemp("blocky") / "blocky.jpg"
+    photo_like(1024, 768, seed=5).save(path, "JPEG", quality=90, subsampling="4:2:0")
+    return str(path)
+
+
+def jpg(path: str, *, mirror: bool = False, rotation: float = 0) -> bytes:
+    info = probe(path, MAX_PIXELS)
+    job = request(info, mirror=mirror, rotation=rotation, quality="color", fmt="jpg")
+    return render(path, "v1", info, job, EncodeOptions())
+
+
+def test_the_whole_jpeg_is_served_as_it_is(photo: str) -> None:
+    assert jpg(photo) == Path(photo).read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("mirror", "rotation"), [(False, 90), (False, 180), (True, 0), (True, 270)]
+)
+def test_quarter_turns_and_mirroring_are_jpegtrans_lossless_output(
+    blocky: str, mirror: bool, rotation: int
+) -> None:
+    expected = jpegtran.JPEGImage(blocky)
+    if mirror:
+        expected = expected.flip("horizontal")
+    if rotation:
+        expected = expected.rotate(rotation)
+    output = jpg(blocky, mirror=mirror, rotation=rotation)
+    assert output == expected.as_blob()
+    size = Image.open(io.BytesIO(output)).size
+    assert size == ((768, 1024) if rotation in (90, 270) else (1024, 768))
+
+
+def test_partial_blocks_fall_back_to_decoding(tmp_path: Path) -> None:
+    path = tmp_path / "odd.jpg"
+    photo_like(1001, 603, seed=3).save(path, "JPEG", quality=90)
+    output = Image.open(io.BytesIO(jpg(str(path), rotation=90)))
+    assert output.size == (603, 1001)
+    with Image.open(path) as source:
+        turned = source.transpose(Image.Transpose.ROTATE_270).convert("RGB")
+    assert psnr(output.convert("RGB"), turned) >= 32
