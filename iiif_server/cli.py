@@ -92,6 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("check-config", parents=[common], help="validate the configuration")
     info = commands.add_parser("info", parents=[common], help="print an image's info.json")
     info.add_argument("identifier")
+    warm_command = commands.add_parser(
+        "warm", parents=[common], help="make the advertised tiles and sizes of images in advance"
+    )
+    warm_command.add_argument("identifiers", nargs="+", metavar="IDENTIFIER")
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["serve", *(argv if argv is not None else sys.argv[1:])])
@@ -112,6 +116,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         print(json.dumps(document, indent=2))
         return 0
+    if args.command == "warm":
+        from .warm import warm
+
+        reports = asyncio.run(warm(settings, args.identifiers))
+        for report in reports:
+            outcome = report.error or f"{report.made} made, {report.already} already cached"
+            print(f"{report.identifier}: {outcome} ({report.seconds:.1f} s)")
+        return 1 if any(report.error for report in reports) else 0
     if settings.processes > 1:
         from .supervisor import run
 
