@@ -11,6 +11,7 @@ are the figures to compare; absolute times vary with the machine's load.
 from __future__ import annotations
 
 import argparse
+import functools
 import http.client
 import os
 import re
@@ -46,10 +47,9 @@ class Row:
     requests: int
     total: float  # seconds, wall clock
     latencies: list[float] = field(default_factory=list)
-    rps: float | None = None
     floor: str = ""
     ratio: str = ""
-    note: str = ""
+    rps: float | None = None
 
 
 def free_port() -> int:
@@ -63,17 +63,17 @@ def tree_rss(root: int) -> int:
     """Resident bytes of a process and all its descendants (from /proc)."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
             continue
         try:
-            status = Path(f"/proc/{entry}/status").read_text()
+            status = (entry / "status").read_text()
         except OSError:
             continue
         ppid = int(re.search(r"PPid:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
         match = re.search(r"VmRSS:\s+(\d+) kB", status)
-        rss[int(entry)] = int(match.group(1)) * 1024 if match else 0
-        children.setdefault(ppid, []).append(int(entry))
+        rss[int(entry.name)] = int(match.group(1)) * 1024 if match else 0
+        children.setdefault(ppid, []).append(int(entry.name))
     total, stack = 0, [root]
     while stack:
         pid = stack.pop()
@@ -113,8 +113,11 @@ def server(sources: Path, cache: Path, **env: str) -> Iterator[tuple[int, subpro
     log = (cache.parent / f"server-{port}.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "iiif_server", "serve"],
-        cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        cwd=REPO,
+        env=environment,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         wait_for_port(port, "/health", process)
         yield port, process
@@ -178,10 +181,8 @@ def naive_session(path: Path, size: tuple[int, int]) -> list[float]:
 
 
 def wrk(url: str, seconds: int, connections: int = 50) -> float:
-    output = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", url],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", url]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     match = re.search(r"Requests/sec:\s+([\d.]+)", output)
     if not match or "Non-2xx" in output or "Socket errors" in output:
         raise RuntimeError(f"wrk failed:\n{output}")
@@ -194,7 +195,10 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def print_table(rows: list[Row]) -> None:
-    header = f"{'measurement':44} {'reqs':>5} {'total s':>8} {'p50 ms':>8} {'p95 ms':>8} {'req/s':>8}  vs floor"
+    header = (
+        f"{'measurement':44} {'reqs':>5} {'total s':>8} {'p50 ms':>8} {'p95 ms':>8}"
+        f" {'req/s':>8}  vs floor"
+    )
     print(header)
     print("-" * len(header))
     for row in rows:
@@ -203,7 +207,72 @@ def print_table(rows: list[Row]) -> None:
         rps = row.rps if row.rps is not None else (row.requests / row.total if row.total else 0)
         total = f"{row.total:8.2f}" if row.total else " " * 8
         versus = f"{row.ratio} {row.floor}".strip()
-        print(f"{row.name:44} {row.requests:5d} {total} {p50} {p95} {rps:8.0f}  {versus} {row.note}")
+        print(
+            f"{row.name:44} {row.requests:5d} {total} {p50} {p95} {rps:8.0f}  {versus} {row.note}"
+        )
+
+
+def measure_sessions(port: int, big: list[Path], size: tuple[int, int]) -> list[Row]:
+    """One cold and warm session, then four at once on four other images, with naive floors."""
+    rows = []
+    one = session_paths(big[0].stem, size)
+    total, lat = concurrently([lambda: client_run(port, one)])
+    naive_total, naive_lat = concurrently([lambda: naive_session(big[0], size)])
+    faster = f"{naive_total / total:.1f}x faster"
+    rows.append(Row("deep zoom, 1 client, cold", len(one), total, lat, "naive Pillow", faster))
+    rows.append(Row("  floor: naive Pillow, 1 session", len(naive_lat), naive_total, naive_lat))
+    total, lat = concurrently([lambda: client_run(port, one)])
+    rows.append(Row("deep zoom, 1 client, warm", len(one), total, lat))
+    four = [session_paths(image.stem, size) for image in big[1:5]]
+    clients = [functools.partial(client_run, port, paths) for paths in four]
+    total, lat = concurrently(clients)
+    naive = [functools.partial(naive_session, image, size) for image in big[1:5]]
+    naive_total, naive_lat = concurrently(naive)
+    faster = f"{naive_total / total:.1f}x faster"
+    count = sum(map(len, four))
+    rows.append(
+        Row("deep zoom, 4 clients (4 images), cold", count, total, lat, "naive Pillow", faster)
+    )
+    rows.append(
+        Row("  floor: naive Pillow, 4 sessions at once", len(naive_lat), naive_total, naive_lat)
+    )
+    total, lat = concurrently(clients)
+    rows.append(Row("deep zoom, 4 clients, warm", count, total, lat))
+    return rows
+
+
+def measure_thumbnails(port: int, sources: Path, big: list[Path]) -> list[Row]:
+    # New names: the sources were used above, and these must be cold for every cache.
+    for image in big:
+        os.link(image, sources / f"thumb-{image.name}")
+    thumbs = [f"/iiif/3/thumb-{image.stem}/full/!512,512/0/default.jpg" for image in big]
+    total, lat = concurrently([lambda: client_run(port, thumbs)])
+    floor = []
+    for image in big:
+        start = time.perf_counter()
+        draft_thumbnail(str(image), 512)
+        floor.append(time.perf_counter() - start)
+    ratio = f"{total / sum(floor):.2f}x the time"
+    return [
+        Row("thumbnails !512,512 of 8 6000x4000, cold", len(thumbs), total, lat, "draft", ratio),
+        Row("  floor: Pillow draft + Lanczos", len(floor), sum(floor), floor),
+    ]
+
+
+def bare_tornado_rps(work: Path, body: bytes, seconds: int) -> float:
+    body_file = work / "tile.jpg"
+    body_file.write_bytes(body)
+    port = free_port()
+    command = [sys.executable, str(REPO / "bench" / "floors.py"), str(body_file), str(port)]
+    bare = subprocess.Popen(
+        [*command, "image/jpeg"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_for_port(port, "/", bare)
+        return wrk(f"http://127.0.0.1:{port}/tile", seconds)
+    finally:
+        bare.terminate()
+        bare.wait()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -214,86 +283,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("wrk is needed (Debian: apt-get install wrk)", file=sys.stderr)
         return 2
     big = [ensure_jpeg(IMAGE_CACHE, f"photo-6000-{i}", (6000, 4000), i) for i in range(8)]
-    small = ensure_jpeg(IMAGE_CACHE, "photo-2000", (2000, 1500), 100)
-    rows: list[Row] = []
     work = Path(tempfile.mkdtemp(prefix="iiif-bench-"))
     try:
         sources = work / "sources"
         (sources / "bench").mkdir(parents=True)
-        for image in [*big, small]:
+        for image in big:
             os.link(image, sources / "bench" / image.name)
         env = {"IIIF_SERVER_TYPES": "{bench: {source: disk}}", "IIIF_SERVER_DEFAULT_TYPE": "bench"}
-        big_size = (6000, 4000)
-
-        # Deep-zoom sessions and thumbnails against one server with a fresh cache.
         with server(sources, work / "cache", **env) as (port, process):
             rss = PeakRss(process.pid)
-            one = session_paths(big[0].stem, big_size)
-            total, lat = concurrently([lambda: client_run(port, one)])
-            naive_total, naive_lat = concurrently([lambda: naive_session(big[0], big_size)])
-            rows.append(Row("deep zoom, 1 client, cold", len(one), total, lat,
-                            floor="naive Pillow", ratio=f"{naive_total / total:.1f}x faster"))  # fmt: skip
-            rows.append(Row("  floor: naive Pillow session, 1 client", len(naive_lat), naive_total, naive_lat))  # fmt: skip
-            total, lat = concurrently([lambda: client_run(port, one)])
-            rows.append(Row("deep zoom, 1 client, warm", len(one), total, lat))
-            four = [session_paths(image.stem, big_size) for image in big[1:5]]
-            total, lat = concurrently([lambda p=p: client_run(port, p) for p in four])  # type: ignore[misc]
-            naive4_total, naive4_lat = concurrently(
-                [lambda i=i: naive_session(i, big_size) for i in big[1:5]]  # type: ignore[misc]
-            )
-            rows.append(Row("deep zoom, 4 clients (4 images), cold", sum(map(len, four)), total, lat,
-                            floor="naive Pillow", ratio=f"{naive4_total / total:.1f}x faster"))  # fmt: skip
-            rows.append(Row("  floor: naive Pillow, 4 sessions at once", len(naive4_lat), naive4_total, naive4_lat))  # fmt: skip
-            total, lat = concurrently([lambda p=p: client_run(port, p) for p in four])  # type: ignore[misc]
-            rows.append(Row("deep zoom, 4 clients, warm", sum(map(len, four)), total, lat))
+            rows = measure_sessions(port, big, (6000, 4000))
             peak = rss.stop()
-            thumbs = [f"/iiif/3/{image.stem}/full/!512,512/0/default.jpg" for image in big]
-            # The thumbnails' sources were used above; new names make them cold for every cache.
-            for image in big:
-                os.link(image, sources / "bench" / f"thumb-{image.name}")
-            thumbs = [f"/iiif/3/thumb-{image.stem}/full/!512,512/0/default.jpg" for image in big]
-            total, lat = concurrently([lambda: client_run(port, thumbs)])
-            floor_lat = []
-            for image in big:
-                start = time.perf_counter()
-                draft_thumbnail(str(image), 512)
-                floor_lat.append(time.perf_counter() - start)
-            floor_total = sum(floor_lat)
-            rows.append(Row("thumbnails !512,512 of 8 6000x4000, cold", len(thumbs), total, lat,
-                            floor="draft floor", ratio=f"{total / floor_total:.2f}x the time"))  # fmt: skip
-            rows.append(Row("  floor: Pillow draft + Lanczos", len(floor_lat), floor_total, floor_lat))  # fmt: skip
-            tile_path = one[-1]
+            rows += measure_thumbnails(port, sources / "bench", big)
+            tile = session_paths(big[0].stem, (6000, 4000))[-1]
             connection = http.client.HTTPConnection("127.0.0.1", port)
-            connection.request("GET", tile_path)
+            connection.request("GET", tile)
             tile_body = connection.getresponse().read()
-            hits_one = wrk(f"http://127.0.0.1:{port}{tile_path}", args.seconds)
-
-        with server(sources, work / "cache", IIIF_SERVER_PROCESSES=str(os.cpu_count() or 2), **env) as (port, _):  # fmt: skip
-            hits_many = wrk(f"http://127.0.0.1:{port}{tile_path}", args.seconds)
-
-        body_file = work / "tile.jpg"
-        body_file.write_bytes(tile_body)
-        bare_port = free_port()
-        bare = subprocess.Popen(
-            [sys.executable, str(REPO / "bench" / "floors.py"), str(body_file), str(bare_port), "image/jpeg"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            wait_for_port(bare_port, "/", bare)
-            bare_rps = wrk(f"http://127.0.0.1:{bare_port}/tile", args.seconds)
-        finally:
-            bare.terminate()
-            bare.wait()
-        rows.append(Row(f"cached tile, 50 connections, 1 process", 0, 0, rps=hits_one,
-                        floor="bare Tornado", ratio=f"{hits_one / bare_rps:.2f}x"))  # fmt: skip
-        rows.append(Row(f"cached tile, 50 connections, {os.cpu_count()} processes", 0, 0, rps=hits_many,
-                        floor="1 process", ratio=f"{hits_many / hits_one:.2f}x"))  # fmt: skip
-        rows.append(Row("  floor: bare Tornado handler, bytes in memory", 0, 0, rps=bare_rps))
+            hits_one = wrk(f"http://127.0.0.1:{port}{tile}", args.seconds)
+        cores = os.cpu_count() or 2
+        with server(sources, work / "cache", IIIF_SERVER_PROCESSES=str(cores), **env) as (port, _):
+            hits_many = wrk(f"http://127.0.0.1:{port}{tile}", args.seconds)
+        bare = bare_tornado_rps(work, tile_body, args.seconds)
+        rows += [
+            Row("cached tile, 50 connections, 1 process", 0, 0, [], "bare Tornado",
+                f"{hits_one / bare:.2f}x", rps=hits_one),
+            Row(f"cached tile, 50 connections, {cores} processes", 0, 0, [], "1 process",
+                f"{hits_many / hits_one:.2f}x", rps=hits_many),
+            Row("  floor: bare Tornado handler, bytes in memory", 0, 0, rps=bare),
+        ]  # fmt: skip
         print_table(rows)
-        budget = DECODED_BUDGET_MB * 2**20 * 2  # two image workers by default
-        print(f"\npeak RSS of the server's processes during the deep-zoom sessions: "
-              f"{peak / 2**20:.0f} MB (decoded-image budget {budget / 2**20:.0f} MB + 300 MB "
-              f"= {(budget + 300 * 2**20) / 2**20:.0f} MB allowed)")  # fmt: skip
+        allowed = DECODED_BUDGET_MB * 2 + 300  # two image workers by default
+        print(
+            f"\npeak RSS of all server processes during the deep-zoom sessions: "
+            f"{peak / 2**20:.0f} MB (allowed: decoded-image budget {DECODED_BUDGET_MB * 2} MB"
+            f" + 300 MB = {allowed} MB)"
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

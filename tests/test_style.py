@@ -15,12 +15,12 @@ def run(*command: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff_check() -> None:
-    result = run("ruff", "check", "iiif_server", "tests")
+    result = run("ruff", "check", "iiif_server", "tests", "bench")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_ruff_format() -> None:
-    result = run("ruff", "format", "--check", "iiif_server", "tests")
+    result = run("ruff", "format", "--check", "iiif_server", "tests", "bench")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
