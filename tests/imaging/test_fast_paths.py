@@ -15,6 +15,7 @@ from PIL import Image
 
 from bench.images import photo_like
 from bench.session import zoom_session
+from iiif_server.errors import SourceError
 from iiif_server.imaging.probe import probe
 from iiif_server.imaging.render import EncodeOptions, render
 
@@ -114,3 +115,10 @@ def test_partial_blocks_fall_back_to_decoding(tmp_path: Path) -> None:
     with Image.open(path) as source:
         turned = source.transpose(Image.Transpose.ROTATE_270).convert("RGB")
     assert psnr(output.convert("RGB"), turned) >= 32
+
+
+def test_a_truncated_jpeg_is_never_passed_through(photo: str, tmp_path: Path) -> None:
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(Path(photo).read_bytes()[:-5000])
+    with pytest.raises(SourceError):
+        jpg(str(cut))
