@@ -77,6 +77,14 @@ class Settings:
     max_http_fetches: int = 8
     max_width: int = 10000
     max_height: int = 10000
+    max_http_waiting: int = 256
+    http_connect_timeout: float = 10.0
+    http_timeout: float = 60.0
+    max_redirects: int = 5
+    max_source_bytes: int = 200 * 10**6
+    source_cache_max_bytes: int = 10 * 10**9
+    negative_cache_ttl: float = 30.0
+    allow_private_addresses: bool = False
     max_area: int = 50_000_000
     allow_upscaling: bool = True
     max_source_pixels: int = 400_000_000
@@ -109,6 +117,19 @@ def _seconds(key: str, value: Any) -> float:
 def _bool(key: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"{key}: must be true or false, got {value!r}")
+def _seconds_or_zero(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ConfigError(f"{key}: must be a number of seconds (0 or more), got {value!r}")
+    return float(value)
+
+
+def _positive_bytes(key: str, value: Any) -> int:
+    size = parse_bytes(key, value)
+    if size < 1:
+        raise ConfigError(f"{key}: must be at least one byte, got {value!r}")
+    return size
+
+
     return value
 
 
@@ -186,6 +207,14 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "webp_quality": _int(0, 100),
     "webp_method": _int(0, 6),
     "cache_control": _text,
+    "max_http_waiting": _int(0),
+    "http_connect_timeout": _seconds,
+    "http_timeout": _seconds,
+    "max_redirects": _int(0, 20),
+    "max_source_bytes": _positive_bytes,
+    "source_cache_max_bytes": parse_bytes,
+    "negative_cache_ttl": _seconds_or_zero,
+    "allow_private_addresses": _bool,
     "log_level": _log_level,
 }
 _TYPE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
@@ -226,6 +255,8 @@ def _type_settings(name: str, raw: Any) -> TypeSettings:
     return TypeSettings(
         name=name,
         source=source,
+        if "{name}" in urlsplit(url).netloc:
+            raise ConfigError(f"{prefix}.url: {{name}} may not be part of the host")
         url=url,
         regex=regex,
         ttl=None if ttl is None else _seconds(f"{prefix}.ttl", ttl),
@@ -267,6 +298,11 @@ def _env_values(environ: Mapping[str, str]) -> dict[str, Any]:
         key = name[len(ENV_PREFIX) :].lower()
         try:
             # YAML scalars, so that numbers, booleans and `null` keep their type.
+    web_types = any(t.source != "disk" for t in settings.types.values())
+    share = settings.source_cache_max_bytes // settings.processes
+    if web_types and settings.max_source_bytes > share:
+        # A download must fit each front process's share of the store that keeps it.
+        raise ConfigError("max_source_bytes: must not exceed source_cache_max_bytes / processes")
             values[key] = yaml.safe_load(text) if text.strip() else None
         except yaml.YAMLError:
             values[key] = text

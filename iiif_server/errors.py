@@ -7,8 +7,10 @@
     ├── SourceError (500)           the source image is corrupt, truncated or unreadable
     │   └── SourceTooLarge (500)    the source has more pixels than `max_source_pixels`
     ├── WorkerFailed (500)          the worker died while working on the request
+    ├── UpstreamError (502)         a web source could not be fetched, or was refused
+    │   └── UpstreamTimeout (504)   the web source's server did not answer in time
     └── Unavailable (503)           the server cannot take the work now
-        ├── Overloaded (503)        the worker queues are full
+        ├── Overloaded (503)        the worker or download queues are full
         └── TaskTimeout (503)       the task ran past its time limit
 
 Errors cross process boundaries (raised in a worker, re-raised in the front
@@ -53,6 +55,14 @@ class SourceTooLarge(SourceError):
 
 class WorkerFailed(ServerError):
     status = 500
+
+
+class UpstreamError(ServerError):
+    status = 502
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
 
 
 class Unavailable(ServerError):

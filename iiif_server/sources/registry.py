@@ -5,9 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..config import Settings, TypeSettings
-from ..errors import NotFound, NotImplementedFeature
+from ..errors import NotFound
 from .base import Source, SourceFile
 from .disk import DiskSource
+from .fetch import Fetcher, FetchLimits
+from .remote import Locator, RemoteSource
+from .store import SourceStore
+from .trusted_web import TrustedWebLocator
+from .web import WebLocator
 
 
 @dataclass(frozen=True)
@@ -16,26 +21,48 @@ class Identifier:
     name: str
 
 
-class _NotYetAvailable:
-    """Web kinds are configured and validated already; fetching them comes later."""
-
-    def __init__(self, kind: str) -> None:
-        self._kind = kind
-
-    async def resolve(self, name: str) -> SourceFile:
-        raise NotImplementedFeature(f"'{self._kind}' sources are not available in this version")
-
-
 class SourceRegistry:
     def __init__(self, settings: Settings) -> None:
         self._types = settings.types
         self._default_type = settings.default_type
         self._sources: dict[str, Source] = {}
+        web_types = [name for name, t in settings.types.items() if t.source != "disk"]
+        # One fetcher and one byte-bounded store, shared by every web type.
+        self.fetcher = Fetcher(
+            FetchLimits(
+                max_fetches=settings.max_http_fetches,
+                max_waiting=settings.max_http_waiting,
+                connect_timeout=settings.http_connect_timeout,
+                total_timeout=settings.http_timeout,
+                max_redirects=settings.max_redirects,
+                max_bytes=settings.max_source_bytes,
+                allow_private_addresses=settings.allow_private_addresses,
+            )
+        )
+        # Front processes share the folders; their budgets together bound them.
+        self.store = SourceStore(
+            settings.source_path, web_types, settings.source_cache_max_bytes // settings.processes
+        )
         for name, type_settings in settings.types.items():
             if type_settings.source == "disk":
                 self._sources[name] = DiskSource(settings.source_path / name)
+                continue
+            locator: Locator
+            if type_settings.source == "web":
+                assert type_settings.url is not None  # checked by the config
+                locator = WebLocator(type_settings.url)
             else:
-                self._sources[name] = _NotYetAvailable(type_settings.source)
+                assert type_settings.regex is not None
+                locator = TrustedWebLocator(type_settings.regex)
+            self._sources[name] = RemoteSource(
+                name,
+                locator,
+                self.fetcher,
+                self.store,
+                ttl=type_settings.ttl,
+                negative_ttl=settings.negative_cache_ttl,
+                max_pixels=settings.max_source_pixels,
+            )
 
     def parse(self, identifier: str) -> Identifier:
         """`type:name`, or a bare name of the default type; unknown types are a 404."""

@@ -1,0 +1,167 @@
+"""What `web` and `trusted_web` share: name -> URL -> a downloaded local file.
+
+A source is downloaded once into the `SourceStore` and served from there. Concurrent
+requests for one missing (or expired) source share one download. With a `ttl`, a source
+older than that is fetched again, conditionally; if that fails for any reason but a 404
+the copy already downloaded is served (and the next request tries again). Upstream 404s
+are remembered for `negative_ttl` seconds; no other failure is remembered at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from pathlib import Path
+from typing import Protocol
+
+from cachetools import TTLCache
+
+from ..errors import (
+    BadRequest,
+    NotFound,
+    ServerError,
+    SourceError,
+    SourceTooLarge,
+    Unavailable,
+    UpstreamError,
+)
+from ..imaging.probe import probe
+from .base import SourceFile
+from .fetch import Fetcher, HopPolicy
+from .store import SourceStore, StoredSource
+
+logger = logging.getLogger(__name__)
+
+# Upstream 404s remembered at once, per type; the oldest are dropped first.
+NEGATIVE_CACHE_ENTRIES = 4096
+_LABEL_LENGTH = 80
+
+
+class Locator(HopPolicy, Protocol):
+    """A source kind's mapping of names to URLs, and its rules for redirects."""
+
+    def url_for(self, name: str) -> str:
+        """The URL to fetch for `name`; BadRequest when the name cannot be one."""
+        ...
+
+
+def _label(type_name: str, name: str) -> str:
+    identifier = f"{type_name}:{name}"
+    if len(identifier) > _LABEL_LENGTH:
+        identifier = identifier[: _LABEL_LENGTH - 3] + "..."
+    return identifier
+
+
+def _check_image(path: Path, label: str, max_pixels: int) -> None:
+    """Raise UpstreamError unless `path` is an image the server can read."""
+    try:
+        probe(str(path), max_pixels)
+    except SourceTooLarge:
+        pass  # an image all the same: kept, and refused by the service as a disk one would be
+    except ServerError:
+        raise UpstreamError(f"{label}: the upstream body is not a readable image") from None
+
+
+class RemoteSource:
+    def __init__(
+        self,
+        type_name: str,
+        locator: Locator,
+        fetcher: Fetcher,
+        store: SourceStore,
+        *,
+        ttl: float | None,
+        negative_ttl: float,
+        max_pixels: int,
+    ) -> None:
+        self._type = type_name
+        self._max_pixels = max_pixels
+        self._locator = locator
+        self._fetcher = fetcher
+        self._store = store
+        self._ttl = ttl
+        self._gone: TTLCache[str, bool] | None = (
+            TTLCache(maxsize=NEGATIVE_CACHE_ENTRIES, ttl=negative_ttl) if negative_ttl > 0 else None
+        )
+        # Only downloads running now: bounded by the requests in flight.
+        self._in_flight: dict[str, asyncio.Task[SourceFile]] = {}
+
+    async def resolve(self, name: str) -> SourceFile:
+        label = _label(self._type, name)
+        try:
+            url = self._locator.url_for(name)
+        except BadRequest as error:
+            raise BadRequest(f"{label}: {error.message}") from None
+        if self._gone is not None and url in self._gone:
+            raise NotFound(f"no image {label}")
+        self._store.ensure_loaded()
+        entry = self._store.lookup(self._type, url)
+        if entry is not None and self._fresh(entry):
+            return entry.file
+        task = self._in_flight.get(url)
+        if task is None:
+            task = asyncio.ensure_future(self._download(url, label, entry))
+            self._in_flight[url] = task
+            task.add_done_callback(functools.partial(self._download_done, url))
+        # Shielded: a client going away does not cancel the download for the others.
+        return await asyncio.shield(task)
+
+    def _fresh(self, entry: StoredSource) -> bool:
+        return self._ttl is None or time.time() - entry.fetched < self._ttl
+
+    async def _download(self, url: str, label: str, previous: StoredSource | None) -> SourceFile:
+        try:
+            temp = self._store.temp_path(self._type, url)
+        except OSError as error:
+            raise self._store_failed(label, error) from None
+        try:
+            validators = await self._fetcher.fetch(
+                url,
+                temp,
+                self._locator,
+                label=label,
+                validators=previous.validators if previous is not None else None,
+            )
+            if validators is None:  # 304: the copy we have is current
+                assert previous is not None
+                return self._store.renew(previous).file
+            await asyncio.to_thread(_check_image, temp, label, self._max_pixels)
+            try:
+                adopted = self._store.adopt(
+                    self._type,
+                    url,
+                    temp,
+                    validators,
+                    previous.file.mtime_ns if previous is not None else 0,
+                )
+            except OSError as error:
+                raise self._store_failed(label, error) from None
+            return adopted.file
+        except NotFound:
+            if self._gone is not None:
+                self._gone[url] = True
+            if previous is not None:
+                self._store.forget(previous)
+            raise
+        except (UpstreamError, Unavailable) as error:
+            still_there = self._store.lookup(self._type, url) if previous is not None else None
+            if still_there is None:
+                raise
+            logger.warning("%s: serving the earlier download; refreshing failed: %s", label, error)
+            return still_there.file
+        finally:
+            self._store.discard(temp)
+
+    def _download_done(self, url: str, task: asyncio.Task[SourceFile]) -> None:
+        if self._in_flight.get(url) is task:
+            del self._in_flight[url]
+        # Retrieved, so asyncio does not log a failure that every caller abandoned.
+        if not task.cancelled():
+            task.exception()
+
+    @staticmethod
+    def _store_failed(label: str, error: OSError) -> SourceError:
+        logger.warning("%s: cannot store the download: %s", label, error.strerror or error)
+        return SourceError(f"{label}: the downloaded source cannot be stored")

@@ -1,0 +1,59 @@
+"""Fixtures for the web source tests: an upstream on loopback and a registry pointed at it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tornado.ioloop import IOLoop
+
+from iiif_server.config import Settings, TypeSettings
+from iiif_server.sources.registry import SourceRegistry
+from tests.conftest import make_settings
+from tests.sources.upstream import Upstream
+
+
+@pytest.fixture
+def upstream(io_loop: IOLoop) -> Iterator[Upstream]:
+    server = Upstream()
+    io_loop.run_sync(server.start)
+    yield server
+    io_loop.run_sync(server.close)
+
+
+def web_settings(
+    tmp_path: Path, source_path: Path, upstream: Upstream, **overrides: Any
+) -> Settings:
+    """`museum` (web, template on the upstream) and `partner` (trusted_web, upstream only)."""
+    port = upstream.port
+    types = {
+        "sample": TypeSettings(name="sample"),
+        "museum": TypeSettings(
+            name="museum", source="web", url=upstream.url("/images/{name}"), ttl=None
+        ),
+        "partner": TypeSettings(
+            name="partner", source="trusted_web", regex=rf"http://127\.0\.0\.1:{port}/images/.+"
+        ),
+    }
+    values: dict[str, Any] = {
+        "types": types,
+        "allow_private_addresses": True,  # the upstream is on loopback
+        "http_timeout": 5.0,
+        "http_connect_timeout": 2.0,
+    }
+    values.update(overrides)
+    return make_settings(tmp_path, source_path, **values)
+
+
+@pytest.fixture
+def overrides() -> dict[str, Any]:
+    return {}
+
+
+@pytest.fixture
+def registry(
+    tmp_path: Path, source_path: Path, upstream: Upstream, overrides: dict[str, Any]
+) -> SourceRegistry:
+    return SourceRegistry(web_settings(tmp_path, source_path, upstream, **overrides))
