@@ -75,8 +75,6 @@ class Settings:
     image_task_timeout: float = 60.0
     size_task_timeout: float = 10.0
     max_http_fetches: int = 8
-    max_width: int = 10000
-    max_height: int = 10000
     max_http_waiting: int = 256
     http_connect_timeout: float = 10.0
     http_timeout: float = 60.0
@@ -85,6 +83,8 @@ class Settings:
     source_cache_max_bytes: int = 10 * 10**9
     negative_cache_ttl: float = 30.0
     allow_private_addresses: bool = False
+    max_width: int = 10000
+    max_height: int = 10000
     max_area: int = 50_000_000
     allow_upscaling: bool = True
     max_source_pixels: int = 400_000_000
@@ -114,9 +114,6 @@ def _seconds(key: str, value: Any) -> float:
     return float(value)
 
 
-def _bool(key: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(f"{key}: must be true or false, got {value!r}")
 def _seconds_or_zero(key: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
         raise ConfigError(f"{key}: must be a number of seconds (0 or more), got {value!r}")
@@ -130,6 +127,9 @@ def _positive_bytes(key: str, value: Any) -> int:
     return size
 
 
+def _bool(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}: must be true or false, got {value!r}")
     return value
 
 
@@ -197,6 +197,14 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "image_task_timeout": _seconds,
     "size_task_timeout": _seconds,
     "max_http_fetches": _int(1, 1024),
+    "max_http_waiting": _int(0),
+    "http_connect_timeout": _seconds,
+    "http_timeout": _seconds,
+    "max_redirects": _int(0, 20),
+    "max_source_bytes": _positive_bytes,
+    "source_cache_max_bytes": parse_bytes,
+    "negative_cache_ttl": _seconds_or_zero,
+    "allow_private_addresses": _bool,
     "max_width": _int(1),
     "max_height": _int(1),
     "max_area": _int(1),
@@ -207,14 +215,6 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "webp_quality": _int(0, 100),
     "webp_method": _int(0, 6),
     "cache_control": _text,
-    "max_http_waiting": _int(0),
-    "http_connect_timeout": _seconds,
-    "http_timeout": _seconds,
-    "max_redirects": _int(0, 20),
-    "max_source_bytes": _positive_bytes,
-    "source_cache_max_bytes": parse_bytes,
-    "negative_cache_ttl": _seconds_or_zero,
-    "allow_private_addresses": _bool,
     "log_level": _log_level,
 }
 _TYPE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
@@ -244,6 +244,8 @@ def _type_settings(name: str, raw: Any) -> TypeSettings:
             raise ConfigError(f"{prefix}.url: a web type needs a url template containing {{name}}")
         if urlsplit(url.replace("{name}", "x")).scheme not in ("http", "https"):
             raise ConfigError(f"{prefix}.url: must be an http(s) URL, got {url!r}")
+        if "{name}" in urlsplit(url).netloc:
+            raise ConfigError(f"{prefix}.url: {{name}} may not be part of the host")
     if source == "trusted_web":
         if regex is None:
             raise ConfigError(f"{prefix}.regex: a trusted_web type needs a regex of allowed URLs")
@@ -255,8 +257,6 @@ def _type_settings(name: str, raw: Any) -> TypeSettings:
     return TypeSettings(
         name=name,
         source=source,
-        if "{name}" in urlsplit(url).netloc:
-            raise ConfigError(f"{prefix}.url: {{name}} may not be part of the host")
         url=url,
         regex=regex,
         ttl=None if ttl is None else _seconds(f"{prefix}.ttl", ttl),
@@ -287,6 +287,11 @@ def from_mapping(raw: Mapping[str, Any]) -> Settings:
         raise ConfigError(
             f"default_type: {settings.default_type!r} is not one of the configured types"
         )
+    web_types = any(t.source != "disk" for t in settings.types.values())
+    share = settings.source_cache_max_bytes // settings.processes
+    if web_types and settings.max_source_bytes > share:
+        # A download must fit each front process's share of the store that keeps it.
+        raise ConfigError("max_source_bytes: must not exceed source_cache_max_bytes / processes")
     return settings
 
 
@@ -298,11 +303,6 @@ def _env_values(environ: Mapping[str, str]) -> dict[str, Any]:
         key = name[len(ENV_PREFIX) :].lower()
         try:
             # YAML scalars, so that numbers, booleans and `null` keep their type.
-    web_types = any(t.source != "disk" for t in settings.types.values())
-    share = settings.source_cache_max_bytes // settings.processes
-    if web_types and settings.max_source_bytes > share:
-        # A download must fit each front process's share of the store that keeps it.
-        raise ConfigError("max_source_bytes: must not exceed source_cache_max_bytes / processes")
             values[key] = yaml.safe_load(text) if text.strip() else None
         except yaml.YAMLError:
             values[key] = text
