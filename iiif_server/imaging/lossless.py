@@ -39,9 +39,9 @@ def lossless_jpeg(path: str, info: ImageInfo, request: ImageRequest) -> bytes | 
     ):
         return None
     if request.rotation == 0 and not request.mirror:
-        data = Path(path).read_bytes()
+        source = Path(path).read_bytes()
         # A truncated file has no end-of-image marker: decoding then reports it properly.
-        return data if data.rstrip(b"\x00").endswith(b"\xff\xd9") else None
+        return source if source.rstrip(b"\x00").endswith(b"\xff\xd9") else None
     if not _whole_blocks(path, info):
         return None  # jpegtran would move or trim the partial edge blocks
     try:
