@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes.util
+import os
 import shutil
 import subprocess
 import sys
@@ -28,7 +30,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         yield running
 
 
+SHIM = Path(__file__).resolve().parent / "validator_shim"
+
+
+def libmagic_missing() -> bool:
+    return ctypes.util.find_library("magic") is None
+
+
 def validator_tests(version: str) -> list[str]:
+    if libmagic_missing():
+        sys.path.insert(0, str(SHIM))
     from iiif_validator.validator import TestSuite, ValidationInfo
 
     tests = TestSuite(ValidationInfo()).list_tests(version)
@@ -49,7 +60,10 @@ def test_validator_passes_level_2_and_optional_features(server: LiveServer, vers
                "-i", TEST_IMAGE_ID, f"--version={version}"]  # fmt: skip
     for name in names:
         command += ["--test", name]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    env = dict(os.environ)
+    if libmagic_missing():
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SHIM), env.get("PYTHONPATH")]))
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
     report = result.stdout + result.stderr
     assert result.returncode == 0, report
     assert f"({len(names)} tests, 0 failures)" in report, report
