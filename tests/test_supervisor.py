@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -31,6 +32,12 @@ def test_two_front_processes_serve_and_recover(tmp_path: Path) -> None:
     sample.mkdir(parents=True)
     shutil.copy(TEST_IMAGE, sample)
     with live_server(tmp_path, env={"IIIF_SERVER_PROCESSES": "2"}) as server:
+        # Both fronts listening: each new connection may reach either (the kernel's choice).
+        answering: set[int] = set()
+        deadline = time.monotonic() + 60
+        while len(answering) < 2 and time.monotonic() < deadline:
+            answering.add(json.loads(server.get("/health")[2])["process"])
+        assert len(answering) == 2
         answered_by: set[str] = set()
         for _ in range(40):
             status, _, body = server.get(f"/iiif/3/{TEST_IMAGE_ID}/full/100,/0/default.jpg")

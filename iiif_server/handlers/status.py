@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import TYPE_CHECKING
 
 from .base import BaseHandler
@@ -23,6 +24,7 @@ class HealthHandler(BaseHandler):
         self.finish(
             {
                 "status": "ok" if healthy else "unavailable",
+                "process": os.getpid(),  # which front process answered (`processes` > 1)
                 "pools": [dataclasses.asdict(pool) for pool in pools],
                 "derivative_cache": dataclasses.asdict(self.server.derivatives.stats()),
             }
