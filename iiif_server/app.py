@@ -10,7 +10,9 @@ import tornado.web
 
 from .cache import DerivativeCache
 from .config import Settings
+from .covers.service import CoverService
 from .handlers.base import NotFoundHandler
+from .handlers.covers import routes as cover_routes
 from .handlers.iiif import routes as iiif_routes
 from .handlers.status import HealthHandler
 from .imaging.render import configure_worker
@@ -71,7 +73,10 @@ class Server:
             settings.cache_path / "derivatives",
             settings.cache_max_bytes // settings.processes,
         )
-        self.service = ImageService(settings, self.size_pool, self.image_pool, self.derivatives)
+        self.covers = CoverService.from_settings(settings.covers, settings.cache_path)
+        self.service = ImageService(
+            settings, self.size_pool, self.image_pool, self.derivatives, self.covers
+        )
 
     async def start(self) -> None:
         """Load the derivative index and start the pools; call inside the running loop."""
@@ -80,14 +85,17 @@ class Server:
         self.image_pool.start()
         await self.size_pool.wait_ready()
         await self.image_pool.wait_ready()
+        await self.covers.start()
 
     async def stop(self, grace: float = 10.0) -> None:
+        await self.covers.close()
         await self.image_pool.close(grace)
         await self.size_pool.close(grace)
 
     def make_app(self, **tornado_settings: Any) -> ServerApplication:
         handlers: list[Any] = [
             (r"/health", HealthHandler, {"server": self}),
+            *cover_routes(self.covers),  # first: the cheapest to match, and the busiest
             *iiif_routes(self.service, self.settings),
         ]
         return ServerApplication(

@@ -16,6 +16,7 @@ from urllib.parse import quote
 from . import __version__
 from .cache import DerivativeCache
 from .config import ConfigError, Settings, load
+from .covers import commands as cover_commands
 from .errors import ServerError
 from .iiif.info import info_v3
 from .service import ImageService, InProcessRunner
@@ -96,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "warm", parents=[common], help="make the advertised tiles and sizes of images in advance"
     )
     warm_command.add_argument("identifiers", nargs="+", metavar="IDENTIFIER")
+    cover_commands.add_commands(commands, common)
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["serve", *(argv if argv is not None else sys.argv[1:])])
@@ -116,6 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         print(json.dumps(document, indent=2))
         return 0
+    if args.command == "covers":
+        return cover_commands.run(args, settings.covers)
     if args.command == "warm":
         from .warm import warm
 

@@ -17,8 +17,10 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from .covers.config import CoversSettings, parse_covers
+
 ENV_PREFIX = "IIIF_SERVER_"
-SOURCE_KINDS = ("disk", "web", "trusted_web")
+SOURCE_KINDS = ("disk", "web", "trusted_web", "isbn")
 _BYTE_UNITS = {
     "": 1,
     "b": 1,
@@ -94,6 +96,7 @@ class Settings:
     webp_method: int = 0
     cache_control: str = "public, max-age=86400"
     log_level: str = "info"
+    covers: CoversSettings = field(default_factory=CoversSettings)
 
 
 def _int(low: int, high: int | None = None) -> Callable[[str, Any], int]:
@@ -176,6 +179,13 @@ def _log_level(key: str, value: Any) -> str:
     return value.lower()
 
 
+def _covers(key: str, value: Any) -> CoversSettings:
+    try:
+        return parse_covers(value)
+    except ValueError as error:
+        raise ConfigError(f"{key}.{error}" if ": " in str(error) else f"{key}: {error}") from None
+
+
 _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "base_url": _base_url,
     "host": _text,
@@ -216,6 +226,7 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "webp_method": _int(0, 6),
     "cache_control": _text,
     "log_level": _log_level,
+    "covers": _covers,
 }
 _TYPE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 

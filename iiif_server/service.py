@@ -25,6 +25,7 @@ from .imaging.probe import probe
 from .imaging.render import EncodeOptions, render
 from .info_cache import InfoCache
 from .sources.base import SourceFile
+from .sources.isbn import CoverLookup
 from .sources.registry import Identifier, SourceRegistry
 
 T = TypeVar("T")
@@ -90,9 +91,10 @@ class ImageService:
         size_pool: TaskRunner,
         image_pool: TaskRunner,
         derivatives: DerivativeCache,
+        covers: CoverLookup | None = None,
     ) -> None:
         self._settings = settings
-        self._sources = SourceRegistry(settings)
+        self._sources = SourceRegistry(settings, covers)
         self._size_pool = size_pool
         self._image_pool = image_pool
         self._derivatives = derivatives

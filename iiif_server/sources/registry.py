@@ -5,10 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..config import Settings, TypeSettings
+from ..covers.service import CoverService
+from ..covers.store import MemoryStore
 from ..errors import NotFound
 from .base import Source, SourceFile
 from .disk import DiskSource
 from .fetch import Fetcher, FetchLimits
+from .isbn import CoverLookup, CoverUrlLocator, IsbnSource
 from .remote import Locator, RemoteSource
 from .store import SourceStore
 from .trusted_web import TrustedWebLocator
@@ -22,7 +25,7 @@ class Identifier:
 
 
 class SourceRegistry:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, covers: CoverLookup | None = None) -> None:
         self._types = settings.types
         self._default_type = settings.default_type
         self._sources: dict[str, Source] = {}
@@ -48,13 +51,17 @@ class SourceRegistry:
                 self._sources[name] = DiskSource(settings.source_path / name)
                 continue
             locator: Locator
-            if type_settings.source == "web":
+            if type_settings.source == "isbn":
+                # Without the server's cover service (one-off commands): a private one.
+                covers = covers or CoverService(settings.covers, MemoryStore(1024))
+                locator = CoverUrlLocator(covers.provider_urls())
+            elif type_settings.source == "web":
                 assert type_settings.url is not None  # checked by the config
                 locator = WebLocator(type_settings.url)
             else:
                 assert type_settings.regex is not None
                 locator = TrustedWebLocator(type_settings.regex)
-            self._sources[name] = RemoteSource(
+            remote = RemoteSource(
                 name,
                 locator,
                 self.fetcher,
@@ -63,6 +70,11 @@ class SourceRegistry:
                 negative_ttl=settings.negative_cache_ttl,
                 max_pixels=settings.max_source_pixels,
             )
+            if type_settings.source == "isbn":
+                assert covers is not None  # made above
+                self._sources[name] = IsbnSource(name, covers, remote)
+            else:
+                self._sources[name] = remote
 
     def parse(self, identifier: str) -> Identifier:
         """`type:name`, or a bare name of the default type; unknown types are a 404."""

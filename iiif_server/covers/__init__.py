@@ -1,0 +1,1 @@
+"""Book covers: a cover-URL cache speaking the Coce/Cover API (`/cover`), providers, stores."""
