@@ -207,9 +207,7 @@ def print_table(rows: list[Row]) -> None:
         rps = row.rps if row.rps is not None else (row.requests / row.total if row.total else 0)
         total = f"{row.total:8.2f}" if row.total else " " * 8
         versus = f"{row.ratio} {row.floor}".strip()
-        print(
-            f"{row.name:44} {row.requests:5d} {total} {p50} {p95} {rps:8.0f}  {versus} {row.note}"
-        )
+        print(f"{row.name:44} {row.requests:5d} {total} {p50} {p95} {rps:8.0f}  {versus}")
 
 
 def measure_sessions(port: int, big: list[Path], size: tuple[int, int]) -> list[Row]:

@@ -91,6 +91,8 @@ class Server:
         await self.covers.close()
         await self.image_pool.close(grace)
         await self.size_pool.close(grace)
+        await self.derivatives.flush()  # derivatives still being written land on disk
+        self.derivatives.close()
 
     def make_app(self, **tornado_settings: Any) -> ServerApplication:
         handlers: list[Any] = [

@@ -31,6 +31,7 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,9 @@ _DIGEST_LENGTH = 64
 _HEX_DIGITS = frozenset("0123456789abcdef")
 # A disk that is full stays full for a while: one warning a minute is enough to be seen.
 _WARNING_INTERVAL = 60.0
+# Background writes waiting at most; beyond either, a derivative is written at once.
+_MAX_PENDING = 64
+_MAX_PENDING_BYTES = 64 * 2**20
 # Temp files older than this at start-up are leftovers of a dead writer.
 _STALE_TEMP_SECONDS = 600.0
 
@@ -93,6 +97,11 @@ class DerivativeCache:
         self._total_bytes = 0
         # Only keys being computed right now: bounded by the number of concurrent requests.
         self._in_flight: dict[str, asyncio.Task[bytes]] = {}
+        # Derivatives handed to the writer thread, served from here until written.
+        self._pending: dict[str, bytes] = {}
+        self._pending_bytes = 0
+        self._writes: set[Future[None]] = set()
+        self._writer: ThreadPoolExecutor | None = None
         self.hits = 0
         self.misses = 0
         self.evictions = 0
@@ -139,6 +148,10 @@ class DerivativeCache:
         digest = _digest(key)
         entry = self._index.get(digest)
         if entry is None:
+            pending = self._pending.get(digest)
+            if pending is not None:  # made a moment ago, still being written
+                self.hits += 1
+                return pending
             return self._adopt(digest)
         path = self._path(digest)
         try:
@@ -204,6 +217,67 @@ class DerivativeCache:
         self._total_bytes += size
         self._evict()
 
+    def put_soon(self, key: str, data: bytes) -> None:
+        """Like `put`, but the file is written by a background thread.
+
+        A fresh derivative goes back to the client without waiting for the disk;
+        until its file lands, `get` answers from memory. The writes waiting are
+        bounded in count and bytes: beyond that, `put` writes right away.
+        """
+        size = len(data)
+        if size == 0 or size > self.max_bytes:
+            return
+        digest = _digest(key)
+        if (
+            len(self._pending) >= _MAX_PENDING
+            or self._pending_bytes + size > _MAX_PENDING_BYTES
+            or digest in self._pending
+        ):
+            self.put(key, data)
+            return
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="derivative-writer")
+        self._pending[digest] = data
+        self._pending_bytes += size
+        loop = asyncio.get_running_loop()
+        written = self._writer.submit(self._write, self._path(digest), data)
+        self._writes.add(written)
+        written.add_done_callback(
+            lambda done: (
+                None
+                if loop.is_closed()
+                else loop.call_soon_threadsafe(self._written, key, digest, size, done)
+            )
+        )
+
+    def _written(self, key: str, digest: str, size: int, done: Future[None]) -> None:
+        self._writes.discard(done)
+        self._pending.pop(digest, None)
+        self._pending_bytes -= size
+        error = done.exception()
+        if isinstance(error, OSError):
+            self._write_failed(key, error)
+            return
+        if error is not None:
+            raise error
+        old = self._index.pop(digest, None)
+        if old is not None:
+            self._total_bytes -= old.size
+        self._index[digest] = _Entry(size, time.time())
+        self._total_bytes += size
+        self._evict()
+
+    async def flush(self) -> None:
+        """Wait until every background write has landed (at shutdown, in tests)."""
+        while self._writes:
+            await asyncio.wait([asyncio.wrap_future(f) for f in list(self._writes)])
+            await asyncio.sleep(0)  # let the completion callbacks run
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
+
     async def get_or_compute(self, key: str, compute: Callable[[], Awaitable[bytes]]) -> bytes:
         """The cached bytes for `key`, or the result of `compute()`, which is then stored.
 
@@ -223,7 +297,7 @@ class DerivativeCache:
 
     async def _compute_and_store(self, key: str, compute: Callable[[], Awaitable[bytes]]) -> bytes:
         data = await compute()
-        self.put(key, data)
+        self.put_soon(key, data)
         return data
 
     def _computation_done(self, key: str, task: asyncio.Task[bytes]) -> None:

@@ -6,12 +6,25 @@ import hashlib
 import os
 import shutil
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
 from iiif_server.cache import TEMP_PREFIX, DerivativeCache
 from iiif_server.errors import SourceError
+
+
+def compute_now(cache: DerivativeCache, key: str, compute: Callable[[], Awaitable[bytes]]) -> bytes:
+    """get_or_compute, then wait for the background write, in a loop of its own."""
+
+    async def run() -> bytes:
+        data = await cache.get_or_compute(key, compute)
+        await cache.flush()
+        return data
+
+    return asyncio.run(run())
+
 
 KEY = "v1|disk:foo.jpg|1234-5678|0,0,512,512/256,256/0/default.jpg"
 
@@ -115,7 +128,7 @@ def test_an_oversize_computed_item_is_returned_but_not_stored(tmp_path: Path) ->
     async def compute() -> bytes:
         return b"x" * 11
 
-    assert asyncio.run(cache.get_or_compute(KEY, compute)) == b"x" * 11
+    assert compute_now(cache, KEY, compute) == b"x" * 11
     assert len(cache) == 0
     assert stored_files(tmp_path) == []
 
@@ -260,7 +273,7 @@ def test_a_failed_replace_leaves_no_file_and_still_returns_the_bytes(
         return b"tile"
 
     monkeypatch.setattr(os, "replace", replace_fails)
-    assert asyncio.run(cache.get_or_compute(KEY, compute)) == b"tile"
+    assert compute_now(cache, KEY, compute) == b"tile"
     monkeypatch.undo()
 
     assert stored_files(tmp_path) == []
@@ -314,6 +327,7 @@ def test_concurrent_identical_requests_compute_once(tmp_path: Path) -> None:
         assert await cache.get_or_compute(KEY, compute) == b"tile"  # a hit now
         assert calls == 1
         assert cache.stats().in_flight == 0
+        await cache.flush()
 
     asyncio.run(scenario())
 
@@ -346,6 +360,7 @@ def test_a_failure_reaches_every_waiter_and_is_not_remembered(tmp_path: Path) ->
         assert await cache.get_or_compute(KEY, fail_once) == b"tile"
         assert calls == 2
         assert cache.get(KEY) == b"tile"
+        await cache.flush()
 
     asyncio.run(scenario())
 
@@ -371,5 +386,23 @@ def test_a_caller_going_away_does_not_cancel_the_shared_computation(tmp_path: Pa
         with pytest.raises(asyncio.CancelledError):
             await first
         assert cache.get(KEY) == b"tile"
+        await cache.flush()
 
     asyncio.run(scenario())
+
+
+def test_a_fresh_derivative_is_served_from_memory_until_its_file_lands(tmp_path: Path) -> None:
+    cache = make_cache(tmp_path)
+
+    async def scenario() -> None:
+        async def compute() -> bytes:
+            return b"fresh tile"
+
+        assert await cache.get_or_compute(KEY, compute) == b"fresh tile"
+        assert cache.get(KEY) == b"fresh tile"  # written or not yet, it is a hit
+        await cache.flush()
+        assert stored_files(tmp_path) != []
+        assert cache.total_bytes == len(b"fresh tile")
+
+    asyncio.run(scenario())
+    assert make_cache(tmp_path).get(KEY) == b"fresh tile"  # on disk for a restart
