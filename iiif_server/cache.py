@@ -4,9 +4,11 @@ A hit is the hot path of the whole server and is answered by the front process i
 one sha256 of the short key, one dict lookup, one open and one read of a known length.
 No directory scans and no hashing of the body.
 
-Layout: `root/ab/cd/abcd...` (the sha256 of the key, fanned out over two directory levels
-so that no directory gets huge). Files appear under their final name only when complete
-(a temp file in the same directory, then `os.replace`), so a reader never sees half a file.
+Layout: `root/ab/abcd...` (the sha256 of the key, fanned out over 256 directories: a
+second level would cost three inode creations per new file on a fresh cache, and a
+million entries are still only ~4000 a directory). Files appear under their final name
+only when complete (a temp file in the same directory, then `os.replace`), so a reader
+never sees half a file.
 
 The in-memory index (digest -> size, in LRU order) mirrors the files and is bounded by
 `max_bytes`, as the files are. File mtimes carry the LRU order across restarts: `load()`
@@ -131,10 +133,8 @@ class DerivativeCache:
         """Index the entries already on disk (oldest mtime first), drop temp files, evict."""
         self.root.mkdir(parents=True, exist_ok=True)
         found: list[tuple[float, str, int]] = []
-        for level1 in self._subdirectories(self.root):
-            for level2 in self._subdirectories(Path(level1.path)):
-                prefix = level1.name + level2.name
-                found.extend(self._scan_leaf(Path(level2.path), prefix))
+        for directory in self._subdirectories(self.root):
+            found.extend(self._scan_leaf(Path(directory.path), directory.name))
         found.sort()
         self._index.clear()
         self._total_bytes = 0
@@ -311,7 +311,7 @@ class DerivativeCache:
             task.exception()
 
     def _path(self, digest: str) -> str:
-        return f"{self._prefix}/{digest[:2]}/{digest[2:4]}/{digest}"
+        return f"{self._prefix}/{digest[:2]}/{digest}"
 
     def _write(self, path: str, data: bytes) -> None:
         directory = Path(path).parent

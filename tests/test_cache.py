@@ -41,7 +41,7 @@ def make_cache(root: Path, max_bytes: int = 1_000_000, **kwargs: float) -> Deriv
 
 def cache_path(root: Path, k: str) -> Path:
     digest = hashlib.sha256(k.encode()).hexdigest()
-    return root / digest[:2] / digest[2:4] / digest
+    return root / digest[:2] / digest
 
 
 def stored_files(root: Path) -> list[Path]:
@@ -65,15 +65,15 @@ def test_put_then_get_returns_the_bytes(tmp_path: Path) -> None:
     assert (stats.hits, stats.misses) == (1, 1)
 
 
-def test_files_fan_out_over_two_directory_levels(tmp_path: Path) -> None:
+def test_files_fan_out_over_256_directories(tmp_path: Path) -> None:
     cache = make_cache(tmp_path)
     cache.put(KEY, b"jpeg bytes")
 
     path = entry_file(tmp_path)
     rel = path.relative_to(tmp_path).parts
-    assert len(rel) == 3
-    assert rel[2].startswith(rel[0] + rel[1])
-    assert len(rel[2]) == 64
+    assert len(rel) == 2
+    assert len(rel[0]) == 2 and rel[1].startswith(rel[0])
+    assert len(rel[1]) == 64
 
 
 def test_a_new_instance_finds_the_entries_again(tmp_path: Path) -> None:
