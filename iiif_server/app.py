@@ -16,6 +16,7 @@ from .handlers.covers import routes as cover_routes
 from .handlers.iiif import routes as iiif_routes
 from .handlers.status import HealthHandler
 from .imaging.render import configure_worker
+from .imaging.warm_up import exercise_codecs
 from .service import ImageService
 from .workers import WorkerPool
 
@@ -59,6 +60,7 @@ class Server:
             settings.size_pool_size,
             task_timeout=settings.size_task_timeout,
             max_queue=settings.max_queue_per_worker,
+            initializer=exercise_codecs,
         )
         self.image_pool = WorkerPool(
             "image",

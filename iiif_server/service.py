@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from cachetools import LRUCache
+from cachetools import LRUCache, TTLCache
 
 from .cache import DerivativeCache
 from .config import Settings
@@ -35,6 +35,8 @@ CACHE_KEY_VERSION = "1"
 # Sources fetched from elsewhere have their own freshness rules (ttl): remembered
 # answers for them go back through the source after this long.
 _HOT_RECHECK_SECONDS = 60.0
+# How long after an info.json requests for its image count as a deep-zoom session.
+_SESSION_SECONDS = 60.0
 
 
 class TaskRunner(Protocol):
@@ -99,6 +101,8 @@ class ImageService:
         self._image_pool = image_pool
         self._derivatives = derivatives
         self._infos = InfoCache(settings.info_cache_size, self._probe)
+        # Sources whose info.json was asked for lately: a deep-zoom viewer is on them.
+        self._described: TTLCache[str, bool] = TTLCache(maxsize=4096, ttl=_SESSION_SECONDS)
         # URL path -> finished bytes: a repeated tile costs one stat(), no parsing, no disk read.
         self._hot: LRUCache[str, HotDerivative] = LRUCache(
             maxsize=settings.hot_cache_bytes, getsizeof=lambda entry: entry.nbytes
@@ -126,6 +130,10 @@ class ImageService:
         source = await self._sources.resolve(identifier)
         info = await self._infos.get(source)
         return ResolvedImage(identifier, source, info)
+
+    def described(self, image: ResolvedImage) -> None:
+        """Note that a viewer fetched this image's info.json (a zoom session may follow)."""
+        self._described[str(image.source.path)] = True
 
     def info_options(self, image: ResolvedImage) -> InfoOptions:
         type_settings = image.identifier.type
@@ -196,6 +204,7 @@ class ImageService:
                 image.info,
                 derivative.request,
                 self._encode_options,
+                str(image.source.path) in self._described,
                 # One identifier, one worker: its decoded-image cache is reused.
                 affinity=str(image.source.path),
             )

@@ -194,3 +194,14 @@ async def test_a_changed_source_is_never_served_from_memory(
     assert after.code == 200 and after.body != before.body
     assert Image.open(io.BytesIO(after.body)).getpixel((30, 20))[1] > 150  # green now
     assert after.headers["ETag"] != before.headers["ETag"]
+
+
+async def test_an_info_json_marks_a_zoom_session_for_the_renderer(
+    http_client: AsyncHTTPClient, base_url: str, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    renders = count_calls(server.image_pool, monkeypatch)
+    await get(http_client, base_url, "/iiif/3/sample:sub%2Fblue/full/100,/0/default.jpg")
+    await get(http_client, base_url, "/iiif/3/red/info.json")
+    await get(http_client, base_url, "/iiif/3/red/full/100,/0/default.jpg")
+    deep_zoom = [args[-1] for args in renders]
+    assert deep_zoom == [False, True]  # a thumbnail alone; then one after its info.json

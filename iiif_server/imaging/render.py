@@ -17,6 +17,7 @@ from iiif_server.imaging.decode import Decoded
 from iiif_server.imaging.decoded_cache import DecodedCache, DecodedKey
 from iiif_server.imaging.encode import EncodeOptions, encode
 from iiif_server.imaging.lossless import lossless_jpeg
+from iiif_server.imaging.warm_up import exercise_codecs
 
 __all__ = ["EncodeOptions", "configure_worker", "decoded_cache_stats", "render"]
 
@@ -39,6 +40,7 @@ def configure_worker(decoded_cache_bytes: int, max_pixels: int) -> None:
     """Pool initializer: this process's decoded-source cache and pixel limit."""
     global _worker
     _worker = _Worker(DecodedCache(decoded_cache_bytes), max_pixels)
+    exercise_codecs()
 
 
 def decoded_cache_stats() -> dict[str, int]:
@@ -50,7 +52,12 @@ def decoded_cache_stats() -> dict[str, int]:
 
 
 def render(
-    path: str, identity: str, info: ImageInfo, request: ImageRequest, options: EncodeOptions
+    path: str,
+    identity: str,
+    info: ImageInfo,
+    request: ImageRequest,
+    options: EncodeOptions,
+    deep_zoom: bool = False,
 ) -> bytes:
     """The encoded output of `request` (already resolved against `info`).
 
@@ -65,7 +72,12 @@ def render(
         unchanged = lossless_jpeg(path, info, request)
         if unchanged is not None:
             return unchanged
-        whole = (request.region_w, request.region_h) == (info.width, info.height)
+        # A viewer that asked for info.json is zooming: even its first, whole-image
+        # request is better served by the full decode every later tile will need.
+        whole = not deep_zoom and (request.region_w, request.region_h) == (
+            info.width,
+            info.height,
+        )
         decoded = _decoded(worker, path, identity, info, _choose_scale(info, request), whole)
         turn = decoded.orientation
         stored = orientation.stored_size(turn, (info.width, info.height))

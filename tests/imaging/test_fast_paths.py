@@ -17,7 +17,7 @@ from bench.images import photo_like
 from bench.session import zoom_session
 from iiif_server.errors import SourceError
 from iiif_server.imaging.probe import probe
-from iiif_server.imaging.render import EncodeOptions, render
+from iiif_server.imaging.render import EncodeOptions, decoded_cache_stats, render
 
 from .images import MAX_PIXELS, psnr, request
 
@@ -122,3 +122,18 @@ def test_a_truncated_jpeg_is_never_passed_through(photo: str, tmp_path: Path) ->
     cut.write_bytes(Path(photo).read_bytes()[:-5000])
     with pytest.raises(SourceError):
         jpg(str(cut))
+
+
+@pytest.mark.parametrize("deep_zoom", [False, True])
+def test_a_thumbnail_in_a_zoom_session_comes_from_the_full_decode(
+    photo: str, deep_zoom: bool
+) -> None:
+    """After an info.json, a whole-image request decodes at full size (tiles follow)."""
+    info = probe(photo, MAX_PIXELS)
+    job = request(info, size=(375, 250), fmt="png")
+    data = render(photo, "v1", info, job, EncodeOptions(), deep_zoom=deep_zoom)
+    output = Image.open(io.BytesIO(data)).convert("RGB")
+    assert output.size == (375, 250)
+    assert psnr(output, exact(photo, (0, 0, 3000, 2000), (375, 250))) >= 32
+    full_size_decoded = 3000 * 2000 * 3
+    assert (decoded_cache_stats()["bytes"] >= full_size_decoded) is deep_zoom
