@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from pathlib import Path
+
+from cachetools import LRUCache
 
 from ..errors import BadRequest, NotFound
 from .base import SourceFile
 
+# How long a resolved name is reused before it is looked up again (files renamed or
+# linked differently are seen after this).
+_REMEMBER_SECONDS = 2.0
 # Tried in this order when a name has no file of its own.
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".jp2", ".webp", ".gif")
 
@@ -17,6 +23,10 @@ class DiskSource:
     def __init__(self, root: Path) -> None:
         # Resolved once: every candidate must lie inside the real root.
         self._root = Path(os.path.realpath(root))
+        # name -> (real path inside the root, until when): a tile burst resolves a name
+        # dozens of times a second. Safe to reuse: what is read is the real path, which
+        # was inside the root; a stat() still checks that it is there and what it is now.
+        self._recent: LRUCache[str, tuple[Path, float]] = LRUCache(maxsize=4096)
 
     @property
     def root(self) -> Path:
@@ -26,6 +36,16 @@ class DiskSource:
         return self.find(name)
 
     def find(self, name: str) -> SourceFile:
+        known = self._recent.get(name)
+        if known is not None and time.monotonic() < known[1]:
+            found = self._stat(known[0])
+            if found is not None:
+                return found
+        found = self._search(name)
+        self._recent[name] = (found.path, time.monotonic() + _REMEMBER_SECONDS)
+        return found
+
+    def _search(self, name: str) -> SourceFile:
         if "\x00" in name:
             raise BadRequest("identifier contains a NUL byte")
         parts = name.split("/")
@@ -47,6 +67,10 @@ class DiskSource:
         real = Path(os.path.realpath(candidate))
         if real != self._root and self._root not in real.parents:
             return None
+        return self._stat(real)
+
+    @staticmethod
+    def _stat(real: Path) -> SourceFile | None:
         try:
             info = real.stat()
         except (OSError, ValueError):

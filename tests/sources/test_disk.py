@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,24 @@ def test_symlinks_leading_out_are_refused(root: Path) -> None:
 def test_a_root_that_is_itself_a_symlink_works(tmp_path: Path, root: Path) -> None:
     (tmp_path / "alias").symlink_to(root)
     assert DiskSource(tmp_path / "alias").find("a").path.name == "a.jpg"
+
+
+def test_a_remembered_name_still_sees_a_deleted_file(root: Path) -> None:
+    source = DiskSource(root)
+    assert source.find("a").path.name == "a.jpg"
+    (root / "a.jpg").unlink()
+    with pytest.raises(NotFound):
+        source.find("a")
+
+
+def test_a_link_turned_outside_after_a_lookup_never_reads_outside(root: Path) -> None:
+    (root / "link.jpg").symlink_to(root / "a.jpg")
+    source = DiskSource(root)
+    assert source.find("link.jpg").path == (root / "a.jpg").resolve()
+    (root / "link.jpg").unlink()
+    (root / "link.jpg").symlink_to(root.parent / "secret.jpg")
+    found = None
+    with contextlib.suppress(NotFound):
+        found = source.find("link.jpg")
+    # Either the name is looked up again (refused) or the file inside the root is read.
+    assert found is None or found.path == (root / "a.jpg").resolve()
