@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import functools
 import http.client
+import json
 import os
 import re
 import shutil
@@ -120,6 +121,7 @@ def server(sources: Path, cache: Path, **env: str) -> Iterator[tuple[int, subpro
     )
     try:
         wait_for_port(port, "/health", process)
+        wait_for_fronts(port, int(environment.get("IIIF_SERVER_PROCESSES", "1")))
         yield port, process
     finally:
         process.send_signal(signal.SIGTERM)
@@ -140,6 +142,19 @@ def wait_for_port(port: int, path: str, process: subprocess.Popen[bytes]) -> Non
         except OSError:
             time.sleep(0.1)
     raise RuntimeError("server did not start")
+
+
+def wait_for_fronts(port: int, count: int) -> None:
+    """Until `count` front processes answer: a load test must not start on one of them."""
+    seen: set[int] = set()
+    deadline = time.monotonic() + 60
+    while len(seen) < count and time.monotonic() < deadline:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        connection.request("GET", "/health")
+        seen.add(json.loads(connection.getresponse().read())["process"])
+        connection.close()
+    if len(seen) < count:
+        raise RuntimeError(f"only {len(seen)} of {count} front processes answered")
 
 
 def client_run(port: int, paths: Sequence[str]) -> list[float]:
