@@ -18,7 +18,6 @@ import asyncio
 import logging
 import multiprocessing
 import pickle
-import signal
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,14 +28,16 @@ from types import TracebackType
 from typing import Any, TypeVar, cast
 
 from iiif_server.errors import Overloaded, ServerError, TaskTimeout, Unavailable, WorkerFailed
+from iiif_server.worker_process import ERROR as _ERROR
+from iiif_server.worker_process import READY as _READY
+from iiif_server.worker_process import RESULT as _RESULT
+from iiif_server.worker_process import worker_main as _worker_main
 
 __all__ = ["PoolStatus", "WorkerPool"]
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
-# Messages from a worker are pickled (kind, value) pairs.
-_READY, _RESULT, _ERROR = "ready", "result", "error"
 # Respawn delay after a death with no task to blame (while starting, or idle): it doubles.
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.1, 5.0
 # Affinity keys remembered; a forgotten key is assigned afresh (its decodes may be lost).
@@ -502,46 +503,3 @@ def _settle(task: _Task, kind: str, value: Any) -> None:
 def _fail(task: _Task, error: ServerError) -> None:
     if not task.future.done():
         task.future.set_exception(error)
-
-
-# ---- inside the worker process ------------------------------------------------------
-
-
-def _worker_main(
-    conn: Connection, initializer: Callable[..., None] | None, initargs: tuple[Any, ...]
-) -> None:
-    """Run tasks from ``conn`` one at a time until the front closes its end."""
-    # Ctrl-C reaches the whole process group; the front decides when workers stop.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if initializer is not None:
-        initializer(*initargs)
-    try:
-        conn.send((_READY, None))
-        while True:
-            try:
-                data = conn.recv_bytes()
-            except EOFError:
-                return
-            conn.send_bytes(_run(data))
-    except OSError:
-        return  # the front went away
-
-
-def _run(data: bytes) -> bytes | memoryview:
-    """Run one pickled task; return its answer pickled (a failure to pickle is an answer)."""
-    label = "task"
-    answer: tuple[str, Any]
-    try:
-        fn, args = pickle.loads(data)
-        label = getattr(fn, "__qualname__", label)
-        answer = (_RESULT, fn(*args))
-    except ServerError as exc:
-        answer = (_ERROR, exc)
-    except Exception as exc:
-        logger.exception("worker: %s failed", label)
-        answer = (_ERROR, ServerError(f"internal error in worker ({type(exc).__name__})"))
-    try:
-        return ForkingPickler.dumps(answer)
-    except Exception:
-        logger.exception("worker: the answer of %s cannot be pickled", label)
-        return ForkingPickler.dumps((_ERROR, ServerError("internal error: unsendable answer")))
