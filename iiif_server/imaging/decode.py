@@ -37,7 +37,10 @@ class Decoded:
 
     @property
     def nbytes(self) -> int:
-        return self.image.width * self.image.height * len(self.image.getbands())
+        """The memory the pixels take: Pillow keeps every multi-band pixel in 4 bytes."""
+        mode = self.image.mode
+        per_pixel = 1 if mode in ("1", "L", "P") else 2 if mode.startswith("I;16") else 4
+        return self.image.width * self.image.height * per_pixel
 
 
 def reduces_natively(info: ImageInfo) -> bool:

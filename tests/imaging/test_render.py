@@ -168,7 +168,7 @@ class TestDecodedCache:
     ) -> None:
         path = save(noisy(1600, 800), tmp_path / "big.jpg")
         render_bytes(path, size=(200, 100))
-        assert decoded_cache_stats()["bytes"] == 200 * 100 * 3
+        assert decoded_cache_stats()["bytes"] == 200 * 100 * 4  # RGB: 4 bytes a pixel
 
     def test_a_second_tile_is_cut_from_memory(self, tmp_path: Path, worker: None) -> None:
         path = tmp_path / "q.jpg"
@@ -200,7 +200,7 @@ class TestDecodedCache:
     def test_an_image_larger_than_the_budget_is_not_kept(
         self, tmp_path: Path, worker: None
     ) -> None:
-        configure_worker(decoded_cache_bytes=400 * 200 * 3 - 1, max_pixels=MAX_PIXELS)
+        configure_worker(decoded_cache_bytes=400 * 200 * 4 - 1, max_pixels=MAX_PIXELS)
         path = tmp_path / "q.png"
         save(quadrants(), path)
         info = probe(str(path), MAX_PIXELS)
