@@ -64,6 +64,12 @@ class DecodedCache:
         self._entries[key] = decoded
         self.bytes += size
 
+    def make_room(self, nbytes: int) -> None:
+        """Evict before a decode of about `nbytes`: memory holds the budget, not budget + 1."""
+        while self._entries and self.bytes + nbytes > self.max_bytes:
+            _, oldest = self._entries.popitem(last=False)
+            self.bytes -= oldest.nbytes
+
     def clear(self) -> None:
         self._entries.clear()
         self.bytes = 0

@@ -131,6 +131,7 @@ def _decoded(
         finer //= 2
     else:
         if scale == 1 or (whole and decode.reduces_natively(info)):
+            worker.cache.make_room(-(-info.width // scale) * -(-info.height // scale) * 4)
             decoded = decode.decode(path, info, scale, worker.max_pixels)
         else:
             decoded = decode.reduce(_decoded(worker, path, identity, info, scale // 2, whole), 2)

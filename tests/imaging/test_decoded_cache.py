@@ -68,3 +68,13 @@ def test_a_new_identity_drops_the_decodes_of_the_old_file() -> None:
     assert cache.get(key("a", "v1", scale=2)) is None
     assert cache.get(key("b", "v1")) is not None
     assert cache.bytes == 800
+
+
+def test_room_is_made_before_a_decode() -> None:
+    cache = DecodedCache(max_bytes=1000)
+    cache.put(key("a"), decoded(10))
+    cache.put(key("b"), decoded(10))
+    cache.make_room(500)  # a decode of ~500 bytes is coming: the oldest goes first
+    assert cache.get(key("a")) is None
+    assert cache.get(key("b")) is not None
+    assert cache.bytes + 500 <= 1000
