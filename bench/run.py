@@ -235,47 +235,50 @@ def fresh_names(sources: Path, images: list[Path], tag: str) -> list[Path]:
     return names
 
 
+def cold_sessions(
+    port: int, sources: Path, images: list[Path], size: tuple[int, int], repeats: int, tag: str
+) -> tuple[float, float, list[float], list[float], list[list[str]]]:
+    """`repeats` times: one client per image at once, then the naive pipeline the same way.
+
+    Returns the median totals (ours, naive), all latencies, and the last paths asked.
+    """
+    totals, naive_totals, lat, naive_lat = [], [], [], []
+    sessions: list[list[str]] = []
+    for n in range(repeats):
+        fresh = fresh_names(sources, images, f"{tag}{n}")
+        sessions = [session_paths(image.stem, size) for image in fresh]
+        total, latencies = concurrently(
+            [functools.partial(client_run, port, paths) for paths in sessions]
+        )
+        naive_total, naive_latencies = concurrently(
+            [functools.partial(naive_session, image, size) for image in fresh]
+        )
+        totals.append(total)
+        naive_totals.append(naive_total)
+        lat += latencies
+        naive_lat += naive_latencies
+    return statistics.median(totals), statistics.median(naive_totals), lat, naive_lat, sessions
+
+
 def measure_sessions(
     port: int, sources: Path, big: list[Path], size: tuple[int, int], repeats: int
 ) -> list[Row]:
-    """Cold sessions (1 client, then 4 at once on 4 images), each repeated on fresh names;
-    the medians of the totals are compared with the naive pipeline's, run the same way."""
+    """Cold sessions with 1 client, then 4 at once on 4 images, each repeated on fresh
+    names; the medians of the totals are compared with the naive pipeline's."""
     rows = []
-    totals, naive_totals, lat, naive_lat = [], [], [], []
-    for n in range(repeats):
-        (image,) = fresh_names(sources, [big[n % len(big)]], f"one{n}")
-        paths = session_paths(image.stem, size)
-        total, latencies = concurrently([functools.partial(client_run, port, paths)])
-        naive_total, naive_latencies = concurrently([functools.partial(naive_session, image, size)])
-        totals.append(total)
-        naive_totals.append(naive_total)
-        lat += latencies
-        naive_lat += naive_latencies
-    total, naive_total = statistics.median(totals), statistics.median(naive_totals)
-    faster = f"{naive_total / total:.1f}x faster"
-    rows.append(Row("deep zoom, 1 client, cold (median)", len(paths), total, lat, "naive", faster))
-    rows.append(Row("  floor: naive Pillow, 1 session", len(paths) - 1, naive_total, naive_lat))
-    total, lat = concurrently([functools.partial(client_run, port, paths)])
-    rows.append(Row("deep zoom, 1 client, warm", len(paths), total, lat))
-    totals, naive_totals, lat, naive_lat = [], [], [], []
-    for n in range(repeats):
-        images = fresh_names(sources, big[:4], f"four{n}")
-        four = [session_paths(image.stem, size) for image in images]
-        clients = [functools.partial(client_run, port, paths) for paths in four]
-        total, latencies = concurrently(clients)
-        naive = [functools.partial(naive_session, image, size) for image in images]
-        naive_total, naive_latencies = concurrently(naive)
-        totals.append(total)
-        naive_totals.append(naive_total)
-        lat += latencies
-        naive_lat += naive_latencies
-    total, naive_total = statistics.median(totals), statistics.median(naive_totals)
-    faster = f"{naive_total / total:.1f}x faster"
-    count = sum(map(len, four))
-    rows.append(Row("deep zoom, 4 clients, cold (median)", count, total, lat, "naive", faster))
-    rows.append(Row("  floor: naive Pillow, 4 sessions at once", count - 4, naive_total, naive_lat))
-    total, lat = concurrently(clients)
-    rows.append(Row("deep zoom, 4 clients, warm", count, total, lat))
+    for clients, tag in ((1, "one"), (4, "four")):
+        total, naive_total, lat, naive_lat, sessions = cold_sessions(
+            port, sources, big[:clients], size, repeats, tag
+        )
+        count = sum(map(len, sessions))
+        faster = f"{naive_total / total:.1f}x faster"
+        name = f"deep zoom, {clients} client{'s' if clients > 1 else ''}"
+        rows.append(Row(f"{name}, cold (median)", count, total, lat, "naive", faster))
+        rows.append(Row(f"  floor: naive Pillow, {clients} at once", count - clients,
+                        naive_total, naive_lat))  # fmt: skip
+        warm = [functools.partial(client_run, port, paths) for paths in sessions]
+        total, lat = concurrently(warm)
+        rows.append(Row(f"{name}, warm", count, total, lat))
     return rows
 
 

@@ -210,6 +210,10 @@ class DerivativeCache:
         except OSError as exc:
             self._write_failed(key, exc)
             return
+        self._record(digest, size)
+
+    def _record(self, digest: str, size: int) -> None:
+        """Index a file just written as the most recent entry, then evict to the budget."""
         old = self._index.pop(digest, None)
         if old is not None:
             self._total_bytes -= old.size
@@ -260,12 +264,7 @@ class DerivativeCache:
             return
         if error is not None:
             raise error
-        old = self._index.pop(digest, None)
-        if old is not None:
-            self._total_bytes -= old.size
-        self._index[digest] = _Entry(size, time.time())
-        self._total_bytes += size
-        self._evict()
+        self._record(digest, size)
 
     async def flush(self) -> None:
         """Wait until every background write has landed (at shutdown, in tests)."""
