@@ -1,4 +1,4 @@
-"""Command line: `iiif-server serve | check-config | info IDENTIFIER`."""
+"""Command line: `iiif-server serve | check-config | info | warm | covers`."""
 
 from __future__ import annotations
 

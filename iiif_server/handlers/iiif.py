@@ -14,8 +14,19 @@ from ..service import ImageService, ResolvedImage
 from .base import BaseHandler
 from .forwarded import public_root
 
-IDENTIFIER = r"([^/]+)"
-_PART = r"([^/]+)"
+# One path segment: an identifier (slashes in it arrive encoded) or a parameter.
+_SEGMENT = r"([^/]+)"
+
+
+def info_content_type(api: Version, accept: str) -> str:
+    """3.0 answers JSON-LD unless plain JSON is asked for; 2.1 the other way round."""
+    if api == 3:
+        if "application/json" in accept and "application/ld+json" not in accept:
+            return "application/json"
+        return f'application/ld+json;profile="{CONTEXT[3]}"'
+    if "application/ld+json" in accept:
+        return f'application/ld+json;profile="{CONTEXT[2]}"'
+    return "application/json"
 
 
 class IIIFHandler(BaseHandler):
@@ -67,17 +78,7 @@ class InfoHandler(IIIFHandler):
         )
         body = json.dumps(document, separators=(",", ":")).encode()
         accept = self.request.headers.get("Accept", "")
-        if api == 3:
-            if "application/json" in accept and "application/ld+json" not in accept:
-                content_type = "application/json"
-            else:
-                content_type = f'application/ld+json;profile="{CONTEXT[3]}"'
-        else:
-            wants_ld = "application/ld+json" in accept
-            content_type = (
-                f'application/ld+json;profile="{CONTEXT[2]}"' if wants_ld else ("application/json")
-            )
-        self.set_header("Content-Type", content_type)
+        self.set_header("Content-Type", info_content_type(api, accept))
         self.set_header("Vary", "Accept")
         self.set_header("Link", f'<{PROFILE[api]}>;rel="profile"')
         self.set_header("Cache-Control", self.config.cache_control)
@@ -136,7 +137,7 @@ def routes(service: ImageService, settings: Settings) -> list[tuple[str, type, d
     kwargs: dict[str, object] = {"service": service, "settings": settings}
     version = r"/iiif/(2|3)/"
     return [
-        (version + IDENTIFIER + r"/info\.json", InfoHandler, kwargs),
-        (version + IDENTIFIER + ("/" + _PART) * 4, ImageHandler, kwargs),
-        (version + IDENTIFIER, BaseURIHandler, kwargs),
+        (version + _SEGMENT + r"/info\.json", InfoHandler, kwargs),
+        (version + _SEGMENT + ("/" + _SEGMENT) * 4, ImageHandler, kwargs),
+        (version + _SEGMENT, BaseURIHandler, kwargs),
     ]
