@@ -17,6 +17,7 @@ from iiif_server.imaging.decode import Decoded
 from iiif_server.imaging.decoded_cache import DecodedCache, DecodedKey
 from iiif_server.imaging.encode import EncodeOptions, encode
 from iiif_server.imaging.lossless import lossless_jpeg
+from iiif_server.imaging.planes import Planes
 from iiif_server.imaging.warm_up import exercise_codecs
 
 __all__ = ["EncodeOptions", "configure_worker", "decoded_cache_stats", "render"]
@@ -89,12 +90,25 @@ def render(
         )
         box = orientation.to_stored_box(turn, region, stored)
         size = orientation.stored_size(turn, (request.width, request.height))
-        image = orientation.apply(transform.cut(decoded, box, size), turn)
+        if isinstance(decoded.image, Planes) and _jpeg_of_planes(decoded.image, turn, request):
+            piece = transform.cut_planes(decoded, box, size)
+            return piece.encode_jpeg(options.jpeg_quality, gray=request.quality == "gray")
+        gray = request.quality in ("gray", "bitonal")
+        image = orientation.apply(transform.cut(decoded, box, size, gray), turn)
         image = transform.mirror_and_rotate(
             image, request.mirror, request.rotation, request.format in _ALPHA_FORMATS
         )
         image = transform.apply_quality(image, request.quality)
         return encode(image, request.format, options)
+
+
+def _jpeg_of_planes(planes: Planes, turn: int, request: ImageRequest) -> bool:
+    """Whether the output is a JPEG of the cut planes themselves: no other pixel work."""
+    if request.format != "jpg" or turn != 1 or request.mirror or request.rotation != 0:
+        return False
+    if planes.is_gray:
+        return request.quality in ("default", "gray")
+    return request.quality in ("default", "color", "gray")
 
 
 def _choose_scale(info: ImageInfo, request: ImageRequest) -> int:

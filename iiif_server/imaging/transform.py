@@ -10,6 +10,7 @@ from PIL import Image
 
 from iiif_server.imaging.decode import Decoded
 from iiif_server.imaging.orientation import Box
+from iiif_server.imaging.planes import FloatBox, Planes, cut_pixels
 
 # Clockwise quarter turns (IIIF) as Pillow's counter-clockwise transposes.
 _QUARTER_TURNS = {
@@ -20,29 +21,36 @@ _QUARTER_TURNS = {
 _BITONAL_THRESHOLD = 128
 
 
-def cut(decoded: Decoded, box: Box, size: tuple[int, int]) -> Image.Image:
+def cut(decoded: Decoded, box: Box, size: tuple[int, int], gray: bool = False) -> Image.Image:
     """`box` (in full-resolution stored pixels) of the page, at exactly `size`.
 
     The box is mapped into the decoded level as floats and handed to
     `resize`, which reads only the pixels it needs: no rounding of the
     region to whole reduced pixels, and no full-size intermediate crop.
+    `gray` allows an L image when the output will be gray anyway.
     """
-    image, scale = decoded.image, decoded.scale
+    image = decoded.image
+    if isinstance(image, Planes):
+        return image.cut_image(_level_box(decoded, box), size, gray)
+    return cut_pixels(image, _level_box(decoded, box), size)
+
+
+def cut_planes(decoded: Decoded, box: Box, size: tuple[int, int]) -> Planes:
+    """As `cut`, for a page decoded into planes, keeping the planes."""
+    assert isinstance(decoded.image, Planes)
+    return decoded.image.cut(_level_box(decoded, box), size)
+
+
+def _level_box(decoded: Decoded, box: Box) -> FloatBox:
+    scale, image = decoded.scale, decoded.image
     x0, y0, x1, y1 = box
-    if scale == 1 and (x1 - x0, y1 - y0) == size:
-        return image.crop(box)
-    scaled = (
+    return (
         x0 / scale,
         y0 / scale,
         # A reduced decode may round its last pixel away; never read past the edge.
         min(x1 / scale, image.width),
         min(y1 / scale, image.height),
     )
-    left, top, right, bottom = (round(v) for v in scaled)
-    if (left, top, right, bottom) == scaled and (right - left, bottom - top) == size:
-        # A tile of exactly this level: the pixels are already right.
-        return image.crop((left, top, right, bottom))
-    return image.resize(size, Image.Resampling.LANCZOS, box=scaled)
 
 
 def mirror_and_rotate(

@@ -66,10 +66,23 @@ def test_every_tile_of_a_deep_zoom_session(photo: str) -> None:
         assert quality >= 32, (tile, quality)
 
 
-def test_full_resolution_tiles_are_the_exact_pixels(photo: str) -> None:
+def test_full_resolution_tiles_are_the_source_pixels(photo: str) -> None:
+    """Up to the rounding of chroma upsampling, which libjpeg and Pillow do a little apart."""
     rendered(photo, (0, 0, 1024, 1024), (256, 256))  # a session has filled the cache
     output = rendered(photo, (1024, 512, 512, 512), (512, 512))
-    assert psnr(output, exact(photo, (1024, 512, 1536, 1024), (512, 512))) == float("inf")
+    assert psnr(output, exact(photo, (1024, 512, 1536, 1024), (512, 512))) >= 48
+
+
+def test_full_resolution_jpeg_tiles_lose_less_than_a_reencoding(photo: str) -> None:
+    """Planes re-encoded on the source's own block grid come back closer than RGB would."""
+    source = exact(photo, (1024, 512, 1536, 1024), (512, 512))
+    reencoded = io.BytesIO()
+    source.save(reencoded, "JPEG", quality=90)
+    info = probe(photo, MAX_PIXELS)
+    job = request(info, (1024, 512, 512, 512), (512, 512), fmt="jpg")
+    tile = render(photo, "v1", info, job, EncodeOptions())
+    ours = psnr(Image.open(io.BytesIO(tile)).convert("RGB"), source)
+    assert ours >= psnr(Image.open(reencoded).convert("RGB"), source)
 
 
 @pytest.fixture(scope="module")
@@ -135,5 +148,5 @@ def test_a_thumbnail_in_a_zoom_session_comes_from_the_full_decode(
     output = Image.open(io.BytesIO(data)).convert("RGB")
     assert output.size == (375, 250)
     assert psnr(output, exact(photo, (0, 0, 3000, 2000), (375, 250))) >= 32
-    full_size_decoded = 3000 * 2000 * 4
+    full_size_decoded = 3000 * 2000  # at least the luma plane of a full decode
     assert (decoded_cache_stats()["bytes"] >= full_size_decoded) is deep_zoom

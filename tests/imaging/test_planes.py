@@ -1,0 +1,161 @@
+"""Plain JPEGs decoded into planes: which files, the pixels, levels, cuts and encodes."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from bench.images import photo_like
+from iiif_server import errors
+from iiif_server.imaging import decode
+from iiif_server.imaging.planes import Planes
+from iiif_server.imaging.probe import probe
+
+from .images import MAX_PIXELS, near, noisy, psnr, quadrants, render_bytes, render_image, save
+
+
+def reencoded(image: Image.Image) -> Image.Image:
+    """`image` through Pillow's JPEG encoder at the server's default quality."""
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=90)
+    return Image.open(out).convert(image.mode)
+
+
+def decoded_planes(path: str) -> Planes:
+    decoded = decode.decode(path, probe(path, MAX_PIXELS), 1, MAX_PIXELS)
+    assert isinstance(decoded.image, Planes)
+    return decoded.image
+
+
+def pillow_pixels(path: str) -> Image.Image:
+    with Image.open(path) as image:
+        return image.convert("RGB")
+
+
+@pytest.mark.parametrize("subsampling", ["4:2:0", "4:2:2", "4:4:4"])
+@pytest.mark.parametrize("size", [(160, 96), (99, 61)])
+def test_full_size_planes_are_the_pixels_pillow_decodes(
+    tmp_path: Path, subsampling: str, size: tuple[int, int]
+) -> None:
+    path = save(noisy(*size), tmp_path / "n.jpg", quality=90, subsampling=subsampling)
+    planes = decoded_planes(path)
+    assert planes.size == size
+    whole = planes.cut_image((0, 0, *size), size)
+    assert whole.mode == "RGB" and whole.size == size
+    assert psnr(whole, pillow_pixels(path)) >= 48
+
+
+def test_a_4_2_0_source_takes_a_byte_and_a_half_a_pixel(tmp_path: Path) -> None:
+    path = save(noisy(320, 240), tmp_path / "n.jpg", quality=90)
+    decoded = decode.decode(path, probe(path, MAX_PIXELS), 1, MAX_PIXELS)
+    assert decoded.nbytes == 320 * 240 * 3 // 2
+
+
+def test_a_gray_jpeg_is_one_plane(tmp_path: Path) -> None:
+    path = save(noisy(64, 48).convert("L"), tmp_path / "g.jpg", quality=90)
+    planes = decoded_planes(path)
+    assert planes.is_gray
+    output = planes.cut_image((0, 0, 64, 48), (64, 48))
+    assert output.mode == "L"
+    assert psnr(output, Image.open(path).convert("L")) == float("inf")
+
+
+def test_reduced_levels_keep_colour_at_their_own_resolution(tmp_path: Path) -> None:
+    path = save(noisy(400, 300), tmp_path / "n.jpg", quality=90, subsampling="4:2:0")
+    planes = decoded_planes(path)
+    half = planes.reduce(2)
+    assert half.size == (200, 150) and half.sampling == (1, 1)
+    assert half.planes[1] is planes.planes[1]  # full-size chroma shared, not copied
+    quarter = half.reduce(2)
+    assert [plane.size for plane in quarter.planes] == [(100, 75)] * 3
+    expected = pillow_pixels(path).reduce(4)
+    assert psnr(quarter.cut_image((0, 0, 100, 75), (100, 75)), expected) >= 40
+
+
+def test_odd_sized_cuts_encode_to_jpegs_of_that_size(tmp_path: Path) -> None:
+    path = save(noisy(300, 200), tmp_path / "n.jpg", quality=90)
+    planes = decoded_planes(path)
+    for box, size in [((0, 0, 75, 51), (75, 51)), ((10.5, 3, 300, 200), (97, 65))]:
+        data = planes.cut(box, size).encode_jpeg(90)
+        with Image.open(io.BytesIO(data)) as output:
+            assert output.size == size
+            expected = pillow_pixels(path).resize(size, Image.Resampling.LANCZOS, box=box)
+            assert psnr(output.convert("RGB"), expected) >= 30
+
+
+def test_progressive_jpegs_decode_into_planes(tmp_path: Path) -> None:
+    path = save(noisy(128, 64), tmp_path / "p.jpg", quality=90, progressive=True)
+    assert (
+        psnr(decoded_planes(path).cut_image((0, 0, 128, 64), (128, 64)), pillow_pixels(path)) >= 48
+    )
+
+
+def test_cmyk_jpegs_are_left_to_pillow(tmp_path: Path) -> None:
+    path = save(Image.new("CMYK", (32, 32), (0, 255, 255, 0)), tmp_path / "c.jpg")
+    decoded = decode.decode(path, probe(path, MAX_PIXELS), 1, MAX_PIXELS)
+    assert isinstance(decoded.image, Image.Image) and decoded.image.mode == "RGB"
+
+
+def test_trailing_data_far_beyond_the_pixels_is_not_read_into_memory(tmp_path: Path) -> None:
+    path = tmp_path / "junk.jpg"
+    path.write_bytes(Path(save(noisy(16, 16), path, quality=90)).read_bytes() + bytes(2 << 20))
+    decoded = decode.decode(str(path), probe(str(path), MAX_PIXELS), 1, MAX_PIXELS)
+    assert isinstance(decoded.image, Image.Image)  # Pillow streams it
+
+
+def test_a_truncated_jpeg_is_still_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "short.jpg"
+    data = Path(save(noisy(256, 256), path, quality=90)).read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(errors.SourceError, match="corrupt or truncated"):
+        decode.decode(str(path), probe(str(path), MAX_PIXELS), 1, MAX_PIXELS)
+
+
+def test_a_file_replaced_by_another_size_is_an_error(tmp_path: Path) -> None:
+    path = save(noisy(64, 48), tmp_path / "n.jpg", quality=90)
+    info = probe(path, MAX_PIXELS)
+    save(noisy(48, 64), Path(path), quality=90)
+    with pytest.raises(errors.SourceError, match="changed"):
+        decode.decode(path, info, 1, MAX_PIXELS)
+
+
+def test_gray_quality_from_planes_is_the_luma(tmp_path: Path, worker: None) -> None:
+    path = save(noisy(128, 128), tmp_path / "n.jpg", quality=95)
+    exact_gray = pillow_pixels(path).convert("L")
+    png = render_image(path, (0, 0, 128, 128), (128, 128), quality="gray", fmt="png")
+    assert png.mode == "L" and psnr(png, exact_gray) >= 48
+    jpeg = render_image(path, (0, 0, 128, 128), (128, 128), quality="gray", fmt="jpg")
+    assert jpeg.mode == "L"
+    assert psnr(jpeg, exact_gray) >= psnr(reencoded(exact_gray), exact_gray) - 0.5
+
+
+def test_color_quality_of_a_gray_source_is_rgb(tmp_path: Path, worker: None) -> None:
+    path = save(noisy(64, 64).convert("L"), tmp_path / "g.jpg", quality=95)
+    assert render_image(path, quality="color", fmt="jpg").mode == "RGB"
+    assert render_image(path, fmt="jpg").mode == "L"
+
+
+def test_a_tile_of_an_exif_turned_jpeg_is_upright(tmp_path: Path, worker: None) -> None:
+    """Orientation 6: stored turned 90 degrees anticlockwise, shown turned back."""
+    stored = quadrants(400, 200).transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[274] = 6
+    path = save(stored, tmp_path / "o.jpg", quality=95, exif=exif.tobytes())
+    output = render_image(path, (200, 0, 200, 100), (100, 50), fmt="jpg")
+    assert output.size == (100, 50)
+    assert near(output.getpixel((50, 25)), (0, 255, 0), 16)  # the top right quadrant: green
+
+
+def test_a_jpeg_from_planes_is_as_good_as_one_from_rgb_levels(tmp_path: Path, worker: None) -> None:
+    """A tile cut from a halved level and encoded straight from planes loses no more than
+    the same level kept in RGB and encoded by Pillow (measured against exact Lanczos)."""
+    path = save(photo_like(1024, 768, seed=3), tmp_path / "p.jpg", quality=90)
+    source = pillow_pixels(path)
+    exact = source.resize((256, 256), Image.Resampling.LANCZOS, box=(512, 256, 1024, 768))
+    rgb_level = reencoded(source.reduce(2).crop((256, 128, 512, 384)))
+    jpeg = Image.open(io.BytesIO(render_bytes(path, (512, 256, 512, 512), (256, 256), fmt="jpg")))
+    assert jpeg.size == (256, 256)
+    assert psnr(jpeg.convert("RGB"), exact) >= psnr(rgb_level, exact) - 0.2
