@@ -10,8 +10,9 @@ import io
 from pathlib import Path
 
 import jpegtran
+import jpegtran.lib
 import pytest
-from PIL import Image
+from PIL import Image, ImageCms
 
 from bench.images import photo_like
 from bench.session import zoom_session
@@ -93,9 +94,9 @@ def blocky(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(path)
 
 
-def jpg(path: str, *, mirror: bool = False, rotation: float = 0) -> bytes:
+def jpg(path: str, *, mirror: bool = False, rotation: float = 0, quality: str = "color") -> bytes:
     info = probe(path, MAX_PIXELS)
-    job = request(info, mirror=mirror, rotation=rotation, quality="color", fmt="jpg")
+    job = request(info, mirror=mirror, rotation=rotation, quality=quality, fmt="jpg")
     return render(path, "v1", info, job, EncodeOptions())
 
 
@@ -118,6 +119,29 @@ def test_quarter_turns_and_mirroring_are_jpegtrans_lossless_output(
     assert output == expected.as_blob()
     size = Image.open(io.BytesIO(output)).size
     assert size == ((768, 1024) if rotation in (90, 270) else (1024, 768))
+
+
+@pytest.mark.parametrize("rotation", [0, 90])
+def test_gray_is_jpegtrans_lossless_output(blocky: str, rotation: int) -> None:
+    data = bytes(jpegtran.lib.Transformation(Path(blocky).read_bytes()).grayscale())
+    expected = jpegtran.JPEGImage(blob=data)
+    if rotation:
+        expected = expected.rotate(rotation)
+    output = jpg(blocky, rotation=rotation, quality="gray")
+    assert output == expected.as_blob()
+    with Image.open(io.BytesIO(output)) as gray, Image.open(blocky) as source:
+        assert gray.mode == "L"
+        luma = source.convert("L").rotate(-rotation, expand=True)
+        assert psnr(gray.convert("RGB"), luma.convert("RGB")) >= 40  # rounding apart
+
+
+def test_gray_of_a_jpeg_with_a_colour_profile_is_decoded(tmp_path: Path) -> None:
+    """jpegtran would copy the RGB profile onto the gray image; decoding drops it."""
+    path = tmp_path / "icc.jpg"
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    photo_like(64, 48, seed=2).save(path, "JPEG", quality=90, icc_profile=profile)
+    with Image.open(io.BytesIO(jpg(str(path), quality="gray"))) as gray:
+        assert gray.mode == "L" and "icc_profile" not in gray.info
 
 
 def test_partial_blocks_fall_back_to_decoding(tmp_path: Path) -> None:
