@@ -154,9 +154,11 @@ class CoverService:
 
     def parse_providers(self, text: str | None) -> tuple[str, ...]:
         """The requested providers in order, or the configured ones; 400 for an unknown name."""
-        if text is None or not text.strip():
+        names = tuple(
+            dict.fromkeys(name.strip() for name in (text or "").split(",") if name.strip())
+        )
+        if not names:  # absent, empty, or only commas and spaces
             return self.settings.providers
-        names = tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
         for name in names:
             if name not in self.settings.providers:
                 available = ", ".join(self.settings.providers)

@@ -24,6 +24,11 @@ def test_ids_are_a_short_list_or_a_400(text: str) -> None:
     assert 1 <= len(ids) <= 5 and all(part in text for part in ids)
 
 
+@pytest.mark.parametrize("text", ["", " ", ",", " , ,"])
+def test_no_provider_named_means_the_configured_ones(text: str) -> None:
+    assert SERVICE.parse_providers(text) == SERVICE.settings.providers
+
+
 @given(st.text(max_size=50))
 def test_providers_are_enabled_ones_or_a_400(text: str) -> None:
     try:
