@@ -36,12 +36,14 @@ class Decoded:
     """A decoded page; pixel i covers stored pixels [i * scale, (i + 1) * scale).
 
     `orientation` is the EXIF orientation still to apply to these pixels:
-    the source's, or 1 when the decoder already turned them upright.
+    the source's, or 1 when the decoder already turned them upright. A
+    partial decode starts at `origin` (in full-size stored pixels).
     """
 
     image: Image.Image | Planes
     scale: int
     orientation: int
+    origin: tuple[int, int] = (0, 0)
 
     @property
     def nbytes(self) -> int:
@@ -97,12 +99,53 @@ def reduce(decoded: Decoded, factor: int) -> Decoded:
     return Decoded(decoded.image.reduce(factor), decoded.scale * factor, decoded.orientation)
 
 
+def decode_region(
+    path: str, info: ImageInfo, box: tuple[int, int, int, int], max_pixels: int
+) -> Decoded | None:
+    """Only the pixels of stored `box` (and a few columns left of it) of a plain JPEG.
+
+    libjpeg-turbo skips the rows above the box and decodes only the columns
+    it needs below them: a 512 px tile of a 6000x4000 photo in 20-40 ms
+    instead of 120 ms for the whole. None when the file is not a plain JPEG.
+    """
+    with (
+        reader.pillow_errors(max_pixels, "the source image cannot be decoded"),
+        Path(path).open("rb") as fp,
+    ):
+        plain = _plain_jpeg(fp, info, max_pixels)
+        if plain is None:
+            return None
+        data, header = plain
+        try:
+            decoded_box, pixels = turbojpeg.decode_region(data, header, box)
+        except turbojpeg.TurboJpegError:
+            return None
+    x0, y0, x1, y1 = decoded_box
+    image = Image.frombytes("L" if header.planes == 1 else "RGB", (x1 - x0, y1 - y0), pixels)
+    return Decoded(image, 1, info.orientation, (x0, y0))
+
+
 def _decode_planes(fp: BinaryIO, info: ImageInfo, max_pixels: int) -> Decoded | None:
     """The planes of a plain JPEG at full size, or None for Pillow to decode.
 
     Only full size: libjpeg decodes the chroma of a reduced decode at half the
     luma's resolution into planes, but at full resolution into RGB (Pillow).
     """
+    plain = _plain_jpeg(fp, info, max_pixels)
+    if plain is None:
+        return None
+    data, header = plain
+    try:
+        size, buffers = turbojpeg.decode_planes(data, header)
+    except turbojpeg.TurboJpegError:
+        return None
+    return Decoded(from_buffers(buffers, size, header.sampling), 1, info.orientation)
+
+
+def _plain_jpeg(
+    fp: BinaryIO, info: ImageInfo, max_pixels: int
+) -> tuple[bytes, turbojpeg.Header] | None:
+    """The file's bytes and header when libjpeg-turbo can decode it itself, else None."""
     if info.format != "JPEG" or info.page or not turbojpeg.available():
         return None
     stored = orientation.stored_size(info.orientation, (info.width, info.height))
@@ -114,12 +157,11 @@ def _decode_planes(fp: BinaryIO, info: ImageInfo, max_pixels: int) -> Decoded | 
         return None
     try:
         header = turbojpeg.read_header(data)
-        if (header.width, header.height) != stored:
-            raise errors.SourceError("the source image changed while it was being served")
-        size, buffers = turbojpeg.decode_planes(data, header)
     except turbojpeg.TurboJpegError:
         return None
-    return Decoded(from_buffers(buffers, size, header.sampling), 1, info.orientation)
+    if (header.width, header.height) != stored:
+        raise errors.SourceError("the source image changed while it was being served")
+    return data, header
 
 
 def _draft(image: JpegImagePlugin.JpegImageFile, scale: int) -> int:

@@ -8,7 +8,8 @@ the quality, encode.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 
 from iiif_server.iiif.image import ImageInfo
 from iiif_server.iiif.request import ImageRequest
@@ -26,12 +27,17 @@ __all__ = ["EncodeOptions", "configure_worker", "decoded_cache_stats", "render"]
 _ALPHA_FORMATS = frozenset({"png", "webp", "gif", "tif", "jp2"})
 # Reduced levels made from a full decode (formats without reduced decoding) stop here.
 _MAX_SCALE = 64
+# A region at most this share of the image is decoded alone when nothing is cached.
+_REGION_ALONE_SHARE = 0.25
+_REGIONS_REMEMBERED = 4096
 
 
 @dataclass(frozen=True)
 class _Worker:
     cache: DecodedCache
     max_pixels: int
+    # Sources whose one region was decoded alone: a second request decodes them whole.
+    regions_decoded: OrderedDict[DecodedKey, None] = field(default_factory=OrderedDict)
 
 
 _worker: _Worker | None = None
@@ -79,16 +85,14 @@ def render(
             info.width,
             info.height,
         )
-        decoded = _decoded(worker, path, identity, info, _choose_scale(info, request), whole)
+        scale = _choose_scale(info, request)
+        decoded = None
+        if scale == 1 and not deep_zoom:
+            decoded = _region_alone(worker, path, identity, info, request)
+        if decoded is None:
+            decoded = _decoded(worker, path, identity, info, scale, whole)
         turn = decoded.orientation
-        stored = orientation.stored_size(turn, (info.width, info.height))
-        region = (
-            request.region_x,
-            request.region_y,
-            request.region_x + request.region_w,
-            request.region_y + request.region_h,
-        )
-        box = orientation.to_stored_box(turn, region, stored)
+        box = _stored_box(info, request, turn)
         size = orientation.stored_size(turn, (request.width, request.height))
         if isinstance(decoded.image, Planes) and _jpeg_of_planes(decoded.image, turn, request):
             piece = transform.cut_planes(decoded, box, size)
@@ -109,6 +113,39 @@ def _jpeg_of_planes(planes: Planes, turn: int, request: ImageRequest) -> bool:
     if planes.is_gray:
         return request.quality in ("default", "gray")
     return request.quality in ("default", "color", "gray")
+
+
+def _region_alone(
+    worker: _Worker, path: str, identity: str, info: ImageInfo, request: ImageRequest
+) -> Decoded | None:
+    """A small full-resolution region of a source not decoded yet, decoded by itself.
+
+    For the first such request of a source outside a zoom session (a link to
+    a detail, an annotation's crop); a second one decodes the whole source
+    into the cache, as more requests are then likely to follow.
+    """
+    if request.region_w * request.region_h > _REGION_ALONE_SHARE * info.width * info.height:
+        return None
+    key = DecodedKey(path, identity, info.page, 1)
+    if worker.cache.peek(key) is not None or key in worker.regions_decoded:
+        return None
+    worker.regions_decoded[key] = None
+    if len(worker.regions_decoded) > _REGIONS_REMEMBERED:
+        worker.regions_decoded.popitem(last=False)
+    box = _stored_box(info, request, info.orientation)
+    return decode.decode_region(path, info, box, worker.max_pixels)
+
+
+def _stored_box(info: ImageInfo, request: ImageRequest, turn: int) -> orientation.Box:
+    """The requested region in the pixels as stored, which `turn` makes upright."""
+    stored = orientation.stored_size(turn, (info.width, info.height))
+    region = (
+        request.region_x,
+        request.region_y,
+        request.region_x + request.region_w,
+        request.region_y + request.region_h,
+    )
+    return orientation.to_stored_box(turn, region, stored)
 
 
 def _choose_scale(info: ImageInfo, request: ImageRequest) -> int:

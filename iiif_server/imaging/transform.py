@@ -43,13 +43,14 @@ def cut_planes(decoded: Decoded, box: Box, size: tuple[int, int]) -> Planes:
 
 def _level_box(decoded: Decoded, box: Box) -> FloatBox:
     scale, image = decoded.scale, decoded.image
+    ox, oy = decoded.origin
     x0, y0, x1, y1 = box
     return (
-        x0 / scale,
-        y0 / scale,
+        (x0 - ox) / scale,
+        (y0 - oy) / scale,
         # A reduced decode may round its last pixel away; never read past the edge.
-        min(x1 / scale, image.width),
-        min(y1 / scale, image.height),
+        min((x1 - ox) / scale, image.width),
+        min((y1 - oy) / scale, image.height),
     )
 
 

@@ -45,6 +45,12 @@ class Header:
     planes: int
 
 
+class _Region(ctypes.Structure):
+    _fields_ = [("x", ctypes.c_int), ("y", ctypes.c_int), ("w", ctypes.c_int), ("h", ctypes.c_int)]
+
+
+_WHOLE = _Region(0, 0, 0, 0)
+_PIXEL_FORMAT_RGB, _PIXEL_FORMAT_GRAY = 0, 6
 _Handle = ctypes.c_void_p
 _PlanePointers = ctypes.POINTER(ctypes.c_void_p)
 _Strides = ctypes.POINTER(ctypes.c_int)
@@ -55,6 +61,11 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "tj3Get": (ctypes.c_int, [_Handle, ctypes.c_int]),
     "tj3GetErrorStr": (ctypes.c_char_p, [_Handle]),
     "tj3DecompressHeader": (ctypes.c_int, [_Handle, ctypes.c_char_p, ctypes.c_size_t]),
+    "tj3SetCroppingRegion": (ctypes.c_int, [_Handle, _Region]),
+    "tj3Decompress8": (
+        ctypes.c_int,
+        [_Handle, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_int, ctypes.c_int],
+    ),
     "tj3YUVPlaneWidth": (ctypes.c_int, [ctypes.c_int, ctypes.c_int, ctypes.c_int]),
     "tj3YUVPlaneHeight": (ctypes.c_int, [ctypes.c_int, ctypes.c_int, ctypes.c_int]),
     "tj3DecompressToYUVPlanes8": (
@@ -192,6 +203,36 @@ def decode_planes(data: bytes, header: Header) -> tuple[tuple[int, int], list[by
     if lib.tj3DecompressToYUVPlanes8(handle, data, len(data), pointers, strides) != 0:
         raise _error(handle)
     return size, buffers
+
+
+def decode_region(
+    data: bytes, header: Header, box: tuple[int, int, int, int]
+) -> tuple[tuple[int, int, int, int], bytes]:
+    """RGB (gray: L) pixels of about `box` (x0, y0, x1, y1), decoding only the rows it needs.
+
+    The left edge moves left to a block boundary, as the library requires;
+    returns the box actually decoded and its pixels, row after row.
+    """
+    lib = _lib()
+    handle = _handle(_INIT_DECOMPRESS)
+    x0, y0, x1, y1 = box
+    x0 -= x0 % (8 * header.sampling[0])
+    width, height = x1 - x0, y1 - y0
+    channels, pixel_format = (
+        (1, _PIXEL_FORMAT_GRAY) if header.planes == 1 else (3, _PIXEL_FORMAT_RGB)
+    )
+    pixels = ctypes.create_string_buffer(width * height * channels)
+    try:
+        if (
+            lib.tj3DecompressHeader(handle, data, len(data)) != 0
+            or lib.tj3SetCroppingRegion(handle, _Region(x0, y0, width, height)) != 0
+            or lib.tj3Decompress8(handle, data, len(data), pixels, width * channels, pixel_format)
+            != 0
+        ):
+            raise _error(handle)
+    finally:
+        lib.tj3SetCroppingRegion(handle, _WHOLE)  # planar decoding refuses a cropping region
+    return (x0, y0, x1, y1), pixels.raw
 
 
 def encode_planes(

@@ -12,7 +12,7 @@ from pathlib import Path
 import jpegtran
 import jpegtran.lib
 import pytest
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, ImageOps
 
 from bench.images import photo_like
 from bench.session import zoom_session
@@ -174,3 +174,33 @@ def test_a_thumbnail_in_a_zoom_session_comes_from_the_full_decode(
     assert psnr(output, exact(photo, (0, 0, 3000, 2000), (375, 250))) >= 32
     full_size_decoded = 3000 * 2000  # at least the luma plane of a full decode
     assert (decoded_cache_stats()["bytes"] >= full_size_decoded) is deep_zoom
+
+
+def test_a_cold_full_resolution_region_is_decoded_alone(photo: str) -> None:
+    """Outside a zoom session, one tile of a source not decoded yet: only its pixels."""
+    output = rendered(photo, (1001, 777, 512, 300), (512, 300))  # left edge inside a block
+    assert decoded_cache_stats()["bytes"] == 0
+    assert psnr(output, exact(photo, (1001, 777, 1513, 1077), (512, 300))) >= 45
+    rendered(photo, (2488, 1700, 512, 300), (512, 300))  # the bottom right corner
+    assert decoded_cache_stats()["bytes"] >= 3000 * 2000  # a second one: the whole, cached
+
+
+def test_in_a_zoom_session_the_first_tile_decodes_the_whole(photo: str) -> None:
+    info = probe(photo, MAX_PIXELS)
+    job = request(info, (1024, 512, 512, 512), (512, 512), fmt="png")
+    render(photo, "v1", info, job, EncodeOptions(), deep_zoom=True)
+    assert decoded_cache_stats()["bytes"] >= 3000 * 2000
+
+
+def test_a_region_decoded_alone_of_a_turned_jpeg_is_upright(tmp_path: Path) -> None:
+    """EXIF orientation 6: the region is found in the stored pixels, then turned."""
+    upright = photo_like(1200, 800, seed=4)
+    path = tmp_path / "turned.jpg"
+    exif = Image.Exif()
+    exif[274] = 6
+    upright.transpose(Image.Transpose.ROTATE_90).save(path, quality=95, exif=exif.tobytes())
+    output = rendered(str(path), (600, 200, 256, 256), (256, 256))
+    assert decoded_cache_stats()["bytes"] == 0
+    with Image.open(path) as stored:
+        shown = ImageOps.exif_transpose(stored).convert("RGB")
+    assert psnr(output, shown.crop((600, 200, 856, 456))) >= 45

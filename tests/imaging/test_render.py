@@ -157,9 +157,11 @@ class TestDecodedCache:
         path = save(quadrants(), tmp_path / "q.jpg")
         info = probe(path, MAX_PIXELS)
         for x in (0, 100, 200, 300):
-            render(path, "v1", info, request(info, (x, 0, 100, 100)), EncodeOptions())
+            job = request(info, (x, 0, 100, 100))
+            render(path, "v1", info, job, EncodeOptions(), deep_zoom=True)
         for x in (0, 200):  # the 1/2 level
-            render(path, "v1", info, request(info, (x, 0, 200, 200), (100, 100)), EncodeOptions())
+            job = request(info, (x, 0, 200, 200), (100, 100))
+            render(path, "v1", info, job, EncodeOptions(), deep_zoom=True)
         stats = decoded_cache_stats()
         assert (stats["misses"], stats["hits"], stats["entries"]) == (2, 4, 2)
 
@@ -174,7 +176,8 @@ class TestDecodedCache:
         path = tmp_path / "q.jpg"
         save(quadrants(), path)
         info = probe(str(path), MAX_PIXELS)
-        render(str(path), "v1", info, request(info, (0, 0, 100, 100)), EncodeOptions())
+        job = request(info, (0, 0, 100, 100))
+        render(str(path), "v1", info, job, EncodeOptions(), deep_zoom=True)
         path.unlink()  # only the decoded cache can answer now
         tile = render(str(path), "v1", info, request(info, (300, 100, 100, 100)), EncodeOptions())
         assert tile.startswith(b"\x89PNG")
