@@ -17,6 +17,7 @@ from .handlers.iiif import routes as iiif_routes
 from .handlers.status import HealthHandler
 from .imaging.render import configure_worker
 from .imaging.warm_up import exercise_codecs
+from .products import Product
 from .service import ImageService
 from .workers import WorkerPool
 
@@ -79,6 +80,8 @@ class Server:
         self.service = ImageService(
             settings, self.size_pool, self.image_pool, self.derivatives, self.covers
         )
+        # The other products, in route order (one mounted at `/` goes last).
+        self.products: list[Product] = []
 
     async def start(self) -> None:
         """Load the derivative index and start the pools; call inside the running loop."""
@@ -88,8 +91,12 @@ class Server:
         await self.size_pool.wait_ready()
         await self.image_pool.wait_ready()
         await self.covers.start()
+        for product in self.products:
+            await product.start()
 
     async def stop(self, grace: float = 10.0) -> None:
+        for product in reversed(self.products):
+            await product.stop()
         await self.covers.close()
         await self.image_pool.close(grace)
         await self.size_pool.close(grace)
@@ -101,6 +108,7 @@ class Server:
             (r"/health", HealthHandler, {"server": self}),
             *cover_routes(self.covers),  # first: the cheapest to match, and the busiest
             *iiif_routes(self.service, self.settings),
+            *(route for product in self.products for route in product.routes()),
         ]
         return ServerApplication(
             handlers, default_handler_class=NotFoundHandler, **tornado_settings

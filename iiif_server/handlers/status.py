@@ -27,6 +27,7 @@ class HealthHandler(BaseHandler):
                 "process": os.getpid(),  # which front process answered (`processes` > 1)
                 "pools": [dataclasses.asdict(pool) for pool in pools],
                 "derivative_cache": dataclasses.asdict(self.server.derivatives.stats()),
+                **{product.name: product.health() for product in self.server.products},
             }
         )
 
