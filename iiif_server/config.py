@@ -18,9 +18,10 @@ from urllib.parse import urlsplit
 import yaml
 
 from .covers.config import CoversSettings, parse_covers
+from .sources.s3_config import S3_KEYS, S3Settings, parse_s3
 
 ENV_PREFIX = "IIIF_SERVER_"
-SOURCE_KINDS = ("disk", "web", "trusted_web", "isbn")
+SOURCE_KINDS = ("disk", "web", "trusted_web", "isbn", "s3")
 _BYTE_UNITS = {
     "": 1,
     "b": 1,
@@ -51,6 +52,7 @@ class TypeSettings:
     rights: str | None = None  # 3.0 `rights`, 2.1 `license`
     attribution: str | None = None  # 2.1 `attribution`
     logo: str | None = None  # 2.1 `logo`
+    s3: S3Settings | None = None  # s3: its bucket, prefix, endpoint... (keys of the type itself)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -239,15 +241,23 @@ def _type_settings(name: str, raw: Any) -> TypeSettings:
         raw = {}
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{prefix}: must be a mapping with at least 'source'")
-    known = {f.name for f in dataclasses.fields(TypeSettings)} - {"name"}
-    for key in raw:
-        if key not in known:
-            raise ConfigError(f"{prefix}.{key}: unknown key (known: {', '.join(sorted(known))})")
     source = raw.get("source", "disk")
     if source not in SOURCE_KINDS:
         raise ConfigError(
             f"{prefix}.source: must be one of {', '.join(SOURCE_KINDS)}, got {source!r}"
         )
+    known = {f.name for f in dataclasses.fields(TypeSettings)} - {"name", "s3"}
+    if source == "s3":
+        known |= S3_KEYS
+    for key in raw:
+        if key not in known:
+            raise ConfigError(f"{prefix}.{key}: unknown key (known: {', '.join(sorted(known))})")
+    s3 = None
+    if source == "s3":
+        try:
+            s3 = parse_s3({key: value for key, value in raw.items() if key in S3_KEYS})
+        except ValueError as error:
+            raise ConfigError(f"{prefix}.{error}") from None
     url = _optional_text(f"{prefix}.url", raw.get("url"))
     regex = _optional_text(f"{prefix}.regex", raw.get("regex"))
     if source == "web":
@@ -274,6 +284,7 @@ def _type_settings(name: str, raw: Any) -> TypeSettings:
         rights=_optional_text(f"{prefix}.rights", raw.get("rights")),
         attribution=_optional_text(f"{prefix}.attribution", raw.get("attribution")),
         logo=_optional_text(f"{prefix}.logo", raw.get("logo")),
+        s3=s3,
     )
 
 

@@ -71,7 +71,7 @@ class BaseURIHandler(IIIFHandler):
 class InfoHandler(IIIFHandler):
     async def get(self, version: str, identifier: str) -> None:
         api: Version = 3 if version == "3" else 2
-        image = await self.service.resolve(identifier)
+        image = await self.service.describe(identifier)
         self.service.described(image)
         document = info_document(
             api, self.service_id(version), image.info, self.service.info_options(image)

@@ -1,11 +1,29 @@
-"""What a source image is, from its header alone (no pixel is decoded)."""
+"""What a source image is, from its header alone (no pixel is decoded).
+
+`probe` reads a local file. `probe_ranges` reads the same from a few byte ranges of
+a file that is elsewhere (an object in a store): when the header reaches past the
+ranges given, it answers which bytes it needs instead, and is asked again with them.
+"""
 
 from __future__ import annotations
 
+import bisect
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO, cast
 
 from iiif_server.iiif.image import ImageInfo
 from iiif_server.imaging import reader
+
+
+@dataclass(frozen=True)
+class MoreBytes:
+    """The probe read bytes [start, end) it was not given: fetch them and probe again."""
+
+    start: int
+    end: int
 
 
 def probe(path: str, max_pixels: int) -> ImageInfo:
@@ -18,18 +36,88 @@ def probe(path: str, max_pixels: int) -> ImageInfo:
         reader.pillow_errors(max_pixels, "the source image header cannot be read"),
         Path(path).open("rb") as fp,
     ):
-        image = reader.open_image(fp)
-        page = reader.largest_page(image)
-        reader.check_pixels(image.size, max_pixels)
-        orientation = reader.read_orientation(image)
-        width, height = reader.stored_size(image)
-        if orientation >= 5:  # 5-8 turn the image by a quarter
-            width, height = height, width
-        return ImageInfo(
-            width=width,
-            height=height,
-            format=image.format or "",
-            mode=image.mode,
-            page=page,
-            orientation=orientation,
-        )
+        return _describe(fp, max_pixels)
+
+
+def probe_ranges(
+    ranges: Sequence[tuple[int, bytes]], size: int, max_pixels: int
+) -> ImageInfo | MoreBytes:
+    """`probe` of a `size`-byte file of which only `ranges` ((offset, bytes), sorted,
+    not overlapping) are known; MoreBytes when the header needs any other byte.
+
+    A probe that touched a byte it was not given is not trusted, whatever it found
+    or raised: Pillow saw a short read there, not the file.
+    """
+    fp = _SparseFile(ranges, size)
+    try:
+        with reader.pillow_errors(max_pixels, "the source image header cannot be read"):
+            info = _describe(cast(BinaryIO, fp), max_pixels)  # all of a file Pillow uses
+    except Exception:
+        if fp.missing is None:
+            raise
+        return fp.missing
+    return fp.missing or info
+
+
+def _describe(fp: BinaryIO, max_pixels: int) -> ImageInfo:
+    image = reader.open_image(fp)
+    page = reader.largest_page(image)
+    reader.check_pixels(image.size, max_pixels)
+    orientation = reader.read_orientation(image)
+    width, height = reader.stored_size(image)
+    if orientation >= 5:  # 5-8 turn the image by a quarter
+        width, height = height, width
+    return ImageInfo(
+        width=width,
+        height=height,
+        format=image.format or "",
+        mode=image.mode,
+        page=page,
+        orientation=orientation,
+    )
+
+
+class _SparseFile(io.RawIOBase):
+    """A read-only file of `size` bytes of which only some ranges are present.
+
+    A read that reaches a missing byte returns what precedes it (a short read) and
+    records the first such gap in `missing`.
+    """
+
+    def __init__(self, ranges: Sequence[tuple[int, bytes]], size: int) -> None:
+        super().__init__()
+        self._starts = [start for start, _ in ranges]
+        self._chunks = [chunk for _, chunk in ranges]
+        self._size = size
+        self._position = 0
+        self.missing: MoreBytes | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        wanted = min(len(buffer), self._size - self._position)
+        done = 0
+        while done < wanted:
+            index = bisect.bisect_right(self._starts, self._position) - 1
+            offset = self._position - self._starts[index] if index >= 0 else 0
+            chunk = self._chunks[index][offset : offset + wanted - done] if index >= 0 else b""
+            if not chunk:
+                if self.missing is None:
+                    self.missing = MoreBytes(self._position, self._position + wanted - done)
+                break
+            buffer[done : done + len(chunk)] = chunk
+            done += len(chunk)
+            self._position += len(chunk)
+        return done

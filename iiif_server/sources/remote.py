@@ -29,7 +29,7 @@ from ..errors import (
 )
 from ..imaging.probe import probe
 from .base import SourceFile
-from .fetch import Fetcher, HopPolicy
+from .fetch import HopPolicy, Validators
 from .store import SourceStore, StoredSource
 
 logger = logging.getLogger(__name__)
@@ -47,7 +47,23 @@ class Locator(HopPolicy, Protocol):
         ...
 
 
-def _label(type_name: str, name: str) -> str:
+class Downloader(Protocol):
+    """Fetches a source's URL into a local file: the web's `Fetcher`, an `S3Client`."""
+
+    async def fetch(
+        self,
+        url: str,
+        destination: Path,
+        policy: HopPolicy,
+        *,
+        label: str,
+        validators: Validators | None = None,
+    ) -> Validators | None:
+        """Its validators, or None when `validators` still hold (not modified)."""
+        ...
+
+
+def label_of(type_name: str, name: str) -> str:
     identifier = f"{type_name}:{name}"
     if len(identifier) > _LABEL_LENGTH:
         identifier = identifier[: _LABEL_LENGTH - 3] + "..."
@@ -69,7 +85,7 @@ class RemoteSource:
         self,
         type_name: str,
         locator: Locator,
-        fetcher: Fetcher,
+        fetcher: Downloader,
         store: SourceStore,
         *,
         ttl: float | None,
@@ -89,12 +105,12 @@ class RemoteSource:
         self._in_flight: dict[str, asyncio.Task[SourceFile]] = {}
 
     async def resolve(self, name: str) -> SourceFile:
-        label = _label(self._type, name)
+        label = label_of(self._type, name)
         try:
             url = self._locator.url_for(name)
         except BadRequest as error:
             raise BadRequest(f"{label}: {error.message}") from None
-        if self._gone is not None and url in self._gone:
+        if self.known_missing(url):
             raise NotFound(f"no image {label}")
         self._store.ensure_loaded()
         entry = self._store.lookup(self._type, url)
@@ -107,6 +123,20 @@ class RemoteSource:
             task.add_done_callback(functools.partial(self._download_done, url))
         # Shielded: a client going away does not cancel the download for the others.
         return await asyncio.shield(task)
+
+    def known_missing(self, url: str) -> bool:
+        """True while a 404 for `url` is remembered."""
+        return self._gone is not None and url in self._gone
+
+    def note_missing(self, url: str) -> None:
+        if self._gone is not None:
+            self._gone[url] = True
+
+    def stored(self, url: str) -> StoredSource | None:
+        """The stored download of `url` if it is within its `ttl`."""
+        self._store.ensure_loaded()
+        entry = self._store.lookup(self._type, url)
+        return entry if entry is not None and self._fresh(entry) else None
 
     def _fresh(self, entry: StoredSource) -> bool:
         return self._ttl is None or time.time() - entry.fetched < self._ttl
@@ -140,8 +170,7 @@ class RemoteSource:
                 raise self._store_failed(label, error) from None
             return adopted.file
         except NotFound:
-            if self._gone is not None:
-                self._gone[url] = True
+            self.note_missing(url)
             if previous is not None:
                 self._store.forget(previous)
             raise

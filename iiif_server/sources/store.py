@@ -140,6 +140,10 @@ class SourceStore:
                 os.utime(self._sidecar(entry.file.path))
         return entry
 
+    def path_for(self, folder: str, url: str) -> Path:
+        """Where the download of `url` is (or will be) kept."""
+        return self._path(folder, _digest(url))
+
     def temp_path(self, folder: str, url: str) -> Path:
         """A fresh temp file name in the directory where `url`'s entry will live."""
         directory = self._path(folder, _digest(url)).parent
