@@ -7,11 +7,14 @@ lives in a temporary folder, and it is stopped by whoever started it.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -21,11 +24,22 @@ from typing import Any
 
 import boto3
 
-# Any key pair works: the store runs without an identity configuration.
+# The one identity the store knows: it checks every request's signature against it.
 ACCESS_KEY_ID = "iiif-test"
 SECRET_ACCESS_KEY = "iiif-test-secret"
 REGION = "us-east-1"
 BUCKET = "images"
+
+
+IDENTITIES = {
+    "identities": [
+        {
+            "name": "tests",
+            "credentials": [{"accessKey": ACCESS_KEY_ID, "secretKey": SECRET_ACCESS_KEY}],
+            "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+        }
+    ]
+}
 
 
 def free_ports(count: int) -> list[int]:
@@ -80,6 +94,8 @@ def s3_store(workdir: Path, start_timeout: float = 60.0) -> Iterator[S3Store]:
     data = workdir / "weed"
     data.mkdir(parents=True, exist_ok=True)
     log = workdir / "weed.log"
+    identities = workdir / "s3.json"
+    identities.write_text(json.dumps(IDENTITIES), encoding="utf-8")
     command = [
         weed_binary(),
         "server",
@@ -98,6 +114,7 @@ def s3_store(workdir: Path, start_timeout: float = 60.0) -> Iterator[S3Store]:
         "-s3",
         f"-s3.port={s3}",
         f"-s3.port.grpc={s3_grpc}",
+        f"-s3.config={identities}",
         "-s3.port.iceberg=0",
         "-s3.port.lance=0",
     ]
@@ -111,6 +128,10 @@ def s3_store(workdir: Path, start_timeout: float = 60.0) -> Iterator[S3Store]:
         yield store
     finally:
         _stop(process)
+        # weed also listens on unix sockets named after its gRPC and S3 ports.
+        for port in (master_grpc, volume_grpc, filer_grpc, s3, s3_grpc):
+            for stale in Path(tempfile.gettempdir()).glob(f"seaweedfs-*-{port}.sock"):
+                stale.unlink(missing_ok=True)
 
 
 def _create_bucket(store: S3Store, timeout: float) -> None:
@@ -133,10 +154,64 @@ def _create_bucket(store: S3Store, timeout: float) -> None:
 def _stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is not None:
         return
-    # Its own session: the signal reaches weed only, never the test runner.
+    # Its own session: the signal reaches weed only, never the test runner. weed takes
+    # long to stop on SIGTERM, and its data is thrown away: a short grace is enough.
     os.killpg(process.pid, signal.SIGTERM)
     try:
-        process.wait(timeout=15)
+        process.wait(timeout=2)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+class CountingProxy:
+    """A TCP forwarder on a loopback port to the store, counting the bytes the store sends.
+
+    Start it on a port given in advance to make a store that is "down" come back.
+    """
+
+    def __init__(self, target_port: int, port: int | None = None) -> None:
+        self.target_port = target_port
+        self.port = port or free_ports(1)[0]
+        self.received = 0
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._connect, "127.0.0.1", self.port)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        for task in list(self._tasks):
+            task.cancel()
+
+    async def _connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection(
+            "127.0.0.1", self.target_port
+        )
+        for task in (
+            asyncio.ensure_future(self._pipe(reader, upstream_writer, count=False)),
+            asyncio.ensure_future(self._pipe(upstream_reader, writer, count=True)),
+        ):
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, count: bool
+    ) -> None:
+        try:
+            while data := await reader.read(65536):
+                if count:
+                    self.received += len(data)
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()

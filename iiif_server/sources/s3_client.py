@@ -187,7 +187,7 @@ class S3Client:
     ) -> HTTPResponse:
         request = HTTPRequest(
             url,
-            headers={**headers, **sign_get(url, self.settings.region, self._credentials)},
+            headers=sign_get(url, self.settings.region, self._credentials, headers),
             connect_timeout=self.settings.connect_timeout,
             request_timeout=self.settings.timeout,
             follow_redirects=False,

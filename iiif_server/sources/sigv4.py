@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit
@@ -38,15 +39,15 @@ def sign_get(
     url: str,
     region: str,
     credentials: Credentials | None,
+    headers: Mapping[str, str] | None = None,
     *,
     now: datetime | None = None,
 ) -> dict[str, str]:
-    """The headers that authenticate a GET of `url` (already encoded, no query).
-
-    Without credentials the request goes unsigned (a public bucket).
+    """`headers` plus those that authenticate a GET of `url` (already encoded, no
+    query); every header given is signed. Without credentials: unsigned (a public bucket).
     """
     parts = urlsplit(url)
-    headers = {"x-amz-content-sha256": EMPTY_SHA256}
+    headers = {**(headers or {}), "x-amz-content-sha256": EMPTY_SHA256}
     if credentials is None:
         return headers
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
@@ -54,7 +55,7 @@ def sign_get(
     headers["x-amz-date"] = stamp
     if credentials.session_token:
         headers["x-amz-security-token"] = credentials.session_token
-    signed = {"host": parts.netloc.lower(), **headers}
+    signed = {"host": parts.netloc.lower(), **{k.lower(): v for k, v in headers.items()}}
     names = sorted(signed)
     canonical = "\n".join(
         (
