@@ -10,7 +10,6 @@ are remembered for `negative_ttl` seconds; no other failure is remembered at all
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from pathlib import Path
@@ -30,6 +29,7 @@ from ..errors import (
 from ..imaging.probe import probe
 from .base import SourceFile
 from .fetch import HopPolicy, Validators
+from .single_flight import SingleFlight
 from .store import SourceStore, StoredSource
 
 logger = logging.getLogger(__name__)
@@ -101,8 +101,7 @@ class RemoteSource:
         self._gone: TTLCache[str, bool] | None = (
             TTLCache(maxsize=NEGATIVE_CACHE_ENTRIES, ttl=negative_ttl) if negative_ttl > 0 else None
         )
-        # Only downloads running now: bounded by the requests in flight.
-        self._in_flight: dict[str, asyncio.Task[SourceFile]] = {}
+        self._downloads: SingleFlight[SourceFile] = SingleFlight()
 
     async def resolve(self, name: str) -> SourceFile:
         label = label_of(self._type, name)
@@ -116,13 +115,7 @@ class RemoteSource:
         entry = self._store.lookup(self._type, url)
         if entry is not None and self._fresh(entry):
             return entry.file
-        task = self._in_flight.get(url)
-        if task is None:
-            task = asyncio.ensure_future(self._download(url, label, entry))
-            self._in_flight[url] = task
-            task.add_done_callback(functools.partial(self._download_done, url))
-        # Shielded: a client going away does not cancel the download for the others.
-        return await asyncio.shield(task)
+        return await self._downloads.run(url, lambda: self._download(url, label, entry))
 
     def known_missing(self, url: str) -> bool:
         """True while a 404 for `url` is remembered."""
@@ -182,13 +175,6 @@ class RemoteSource:
             return still_there.file
         finally:
             self._store.discard(temp)
-
-    def _download_done(self, url: str, task: asyncio.Task[SourceFile]) -> None:
-        if self._in_flight.get(url) is task:
-            del self._in_flight[url]
-        # Retrieved, so asyncio does not log a failure that every caller abandoned.
-        if not task.cancelled():
-            task.exception()
 
     @staticmethod
     def _store_failed(label: str, error: OSError) -> SourceError:

@@ -18,8 +18,6 @@ Nothing is remembered from a failure but a 404 (`negative_cache_ttl`, as for the
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -33,6 +31,7 @@ from ..imaging.probe import MoreBytes
 from .base import SourceFile
 from .remote import RemoteSource, label_of
 from .s3_client import S3Client
+from .single_flight import SingleFlight
 from .store import SourceStore
 
 # The first ranged GET: every JPEG, PNG, TIFF and JPEG 2000 header the tests and the
@@ -140,8 +139,7 @@ class S3Source:
         self._probe = probe
         self._ttl = ttl
         self._heads: LRUCache[str, _Head] = LRUCache(maxsize=HEADS_REMEMBERED)
-        # Only header reads running now: bounded by the requests in flight.
-        self._in_flight: dict[str, asyncio.Task[Peeked]] = {}
+        self._reads: SingleFlight[Peeked] = SingleFlight()
 
     async def resolve(self, name: str) -> SourceFile:
         return await self._remote.resolve(name)
@@ -160,19 +158,7 @@ class S3Source:
         head = self._heads.get(url)
         if head is not None and (self._ttl is None or time.time() - head.checked < self._ttl):
             return head.peeked
-        task = self._in_flight.get(url)
-        if task is None:
-            task = asyncio.ensure_future(self._read_head(name, url, label, head))
-            self._in_flight[url] = task
-            task.add_done_callback(functools.partial(self._read_done, url))
-        # Shielded: a client going away does not cancel the read for the others.
-        return await asyncio.shield(task)
-
-    def _read_done(self, url: str, task: asyncio.Task[Peeked]) -> None:
-        if self._in_flight.get(url) is task:
-            del self._in_flight[url]
-        if not task.cancelled():
-            task.exception()  # retrieved: no "never retrieved" log when every caller left
+        return await self._reads.run(url, lambda: self._read_head(name, url, label, head))
 
     async def _read_head(self, name: str, url: str, label: str, known: _Head | None) -> Peeked:
         try:
