@@ -106,6 +106,14 @@ class _SparseFile(io.RawIOBase):
         self._position = max(0, base + offset)
         return self._position
 
+    def readall(self) -> bytes:
+        gap_before = self.missing
+        data = super().readall()
+        if gap_before is None and self.missing is not None:
+            # It wanted everything to the end (a WebP is parsed whole): say so at once.
+            self.missing = MoreBytes(self.missing.start, self._size)
+        return data
+
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         wanted = min(len(buffer), self._size - self._position)
         done = 0

@@ -21,7 +21,7 @@ from iiif_server.errors import (
     UpstreamTimeout,
 )
 from iiif_server.sources.registry import SourceRegistry
-from iiif_server.sources.s3 import HEADER_BYTES, Peeked
+from iiif_server.sources.s3 import HEADER_BYTES, MAX_HEADER_BYTES, Peeked
 from iiif_server.sources.s3_client import RETRIES, S3Client
 from tests import s3store
 from tests.conftest import make_settings
@@ -104,6 +104,29 @@ async def test_a_header_longer_than_the_first_read_is_read_in_more_ranges(
     assert peeked.info is not None
     assert (peeked.info.width, peeked.info.height) == (1500, 1000)
     assert 3 * HEADER_BYTES < client(museum).bytes_received < len(body) // 2
+
+
+async def test_a_tiff_directory_at_the_end_is_read_from_there(
+    s3: s3store.S3Store, prefix: str, museum: SourceRegistry
+) -> None:
+    # libtiff writes the strips first and the image file directory after them.
+    body = encoded(noise(1000, 800), "TIFF", compression="tiff_lzw")
+    put(s3, f"{prefix}end.tif", body)
+    peeked = await peek(museum, "museum:end.tif")
+    assert peeked.info is not None
+    assert (peeked.info.width, peeked.info.height, peeked.info.format) == (1000, 800, "TIFF")
+    assert client(museum).bytes_received < 3 * HEADER_BYTES < len(body)
+
+
+async def test_a_header_read_whole_downloads_the_object_once(
+    s3: s3store.S3Store, prefix: str, museum: SourceRegistry
+) -> None:
+    body = encoded(noise(1400, 1000), "WEBP", quality=100)  # Pillow parses a WebP whole
+    assert len(body) > MAX_HEADER_BYTES
+    put(s3, f"{prefix}whole.webp", body)
+    peeked = await peek(museum, "museum:whole.webp")
+    assert peeked.info is None and peeked.file.path.read_bytes() == body
+    assert client(museum).bytes_received <= HEADER_BYTES + len(body)  # no more ranges
 
 
 async def test_image_work_downloads_the_object_once(
