@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from .covers.config import CoversSettings, parse_covers
+from .iiif.params import ConfinedSize
 
 ENV_PREFIX = "IIIF_SERVER_"
 SOURCE_KINDS = ("disk", "web", "trusted_web", "isbn")
@@ -89,6 +90,7 @@ class Settings:
     max_height: int = 10000
     max_area: int = 50_000_000
     allow_upscaling: bool = True
+    confined_size: ConfinedSize = "clamp"
     max_source_pixels: int = 400_000_000
     jpeg_quality: int = 90
     png_compress_level: int = 1
@@ -179,6 +181,12 @@ def _log_level(key: str, value: Any) -> str:
     return value.lower()
 
 
+def _confined_size(key: str, value: Any) -> ConfinedSize:
+    if value == "clamp" or value == "error":
+        return value  # type: ignore[no-any-return]
+    raise ConfigError(f"{key}: must be clamp or error, got {value!r}")
+
+
 def _covers(key: str, value: Any) -> CoversSettings:
     try:
         return parse_covers(value)
@@ -219,6 +227,7 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "max_height": _int(1),
     "max_area": _int(1),
     "allow_upscaling": _bool,
+    "confined_size": _confined_size,
     "max_source_pixels": _int(1),
     "jpeg_quality": _int(1, 100),
     "png_compress_level": _int(0, 9),

@@ -112,6 +112,7 @@ class ImageService:
             max_height=settings.max_height,
             max_area=settings.max_area,
             allow_upscaling=settings.allow_upscaling,
+            confined_size=settings.confined_size,
         )
         self._encode_options = EncodeOptions(
             jpeg_quality=settings.jpeg_quality,

@@ -19,6 +19,8 @@ def test_runs_with_no_file() -> None:
     settings = load(None, {})
     assert settings == Settings()
     assert settings.http_port == 4040 and settings.default_type == "sample"
+    assert settings.confined_size == "clamp"
+    assert load(None, {"IIIF_SERVER_CONFINED_SIZE": "error"}).confined_size == "error"
 
 
 def test_seed_keys_work_unchanged(tmp_path: Path) -> None:
@@ -85,6 +87,7 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
         ("types: {a: {source: disk, colour: red}}\n", "types.a.colour"),
         ("types: {'a/b': {source: disk}}\n", "types.a/b"),
         ("default_type: nothing\n", "default_type"),
+        ("confined_size: shrink\n", "confined_size"),
         ("- a list\n", "top level"),
         ("key: [unclosed\n", "not valid YAML"),
     ],
