@@ -12,7 +12,9 @@ class ImageInfo:
     `page` is the frame that is served (the largest page of a multi-page or
     pyramidal TIFF, else 0); `orientation` is the EXIF orientation (1-8) that
     decoding must apply; `format` is Pillow's name for the file format
-    ("JPEG", "PNG", ...); `mode` is Pillow's mode of that page.
+    ("JPEG", "PNG", ...); `mode` is Pillow's mode of that page;
+    `icc_profile` says that the page embeds an ICC profile other than sRGB,
+    which decoding applies (so the paths that skip decoding are not taken).
     """
 
     width: int
@@ -21,6 +23,7 @@ class ImageInfo:
     mode: str
     page: int = 0
     orientation: int = 1
+    icc_profile: bool = False
 
     @property
     def is_color(self) -> bool:

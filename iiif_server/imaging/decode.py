@@ -24,7 +24,7 @@ from PIL import Image, Jpeg2KImagePlugin, JpegImagePlugin
 
 from iiif_server import errors
 from iiif_server.iiif.image import ImageInfo
-from iiif_server.imaging import jpeg2000, orientation, reader, turbojpeg
+from iiif_server.imaging import icc, jpeg2000, orientation, reader, turbojpeg
 from iiif_server.imaging.planes import Planes, from_buffers
 
 _DCT_SCALES = 8  # libjpeg: 1/2, 1/4, 1/8
@@ -91,7 +91,7 @@ def decode(path: str, info: ImageInfo, scale: int, max_pixels: int) -> Decoded:
                 actual = 1 << levels
         image.load()
         pending = 1 if reader.orientation_applied_by_pillow(image) else info.orientation
-        return Decoded(to_working_mode(image), actual, pending)
+        return Decoded(_in_srgb(image, info), actual, pending)
 
 
 def reduce(decoded: Decoded, factor: int) -> Decoded:
@@ -125,6 +125,16 @@ def decode_region(
     return Decoded(image, 1, info.orientation, (x0, y0))
 
 
+def _in_srgb(image: Image.Image, info: ImageInfo) -> Image.Image:
+    """The decoded page in a working mode, converted by its embedded profile if it has one."""
+    profile = icc.embedded_profile(image) if info.icc_profile else None
+    if profile is None:
+        return to_working_mode(image)
+    if image.mode == "CMYK":  # through its profile, not Pillow's naive formula
+        return to_working_mode(icc.to_srgb(image, profile))
+    return icc.to_srgb(to_working_mode(image), profile)
+
+
 def _decode_planes(fp: BinaryIO, info: ImageInfo, max_pixels: int) -> Decoded | None:
     """The planes of a plain JPEG at full size, or None for Pillow to decode.
 
@@ -146,8 +156,8 @@ def _plain_jpeg(
     fp: BinaryIO, info: ImageInfo, max_pixels: int
 ) -> tuple[bytes, turbojpeg.Header] | None:
     """The file's bytes and header when libjpeg-turbo can decode it itself, else None."""
-    if info.format != "JPEG" or info.page or not turbojpeg.available():
-        return None
+    if info.format != "JPEG" or info.page or info.icc_profile or not turbojpeg.available():
+        return None  # the profile is applied by Pillow's decode (`_in_srgb`)
     stored = orientation.stored_size(info.orientation, (info.width, info.height))
     reader.check_pixels(stored, max_pixels)
     # A JPEG takes well under 4 bytes a pixel; more is trailing data not worth reading.

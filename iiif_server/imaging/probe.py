@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from iiif_server.iiif.image import ImageInfo
-from iiif_server.imaging import reader
+from iiif_server.imaging import icc, reader
 
 
 def probe(path: str, max_pixels: int) -> ImageInfo:
@@ -32,4 +32,5 @@ def probe(path: str, max_pixels: int) -> ImageInfo:
             mode=image.mode,
             page=page,
             orientation=orientation,
+            icc_profile=icc.embedded_profile(image) is not None,
         )
