@@ -95,6 +95,8 @@ class Settings:
     allow_upscaling: bool = True
     confined_size: ConfinedSize = "clamp"
     max_source_pixels: int = 400_000_000
+    page_delimiter: str = ";"  # `books:scan.pdf;12` is page 12
+    pdf_dpi: int = 150
     jpeg_quality: int = 90
     png_compress_level: int = 1
     webp_quality: int = 90
@@ -192,6 +194,20 @@ def _confined_size(key: str, value: Any) -> ConfinedSize:
     raise ConfigError(f"{key}: must be clamp or error, got {value!r}")
 
 
+def _page_delimiter(key: str, value: Any) -> str:
+    # Letters and digits belong to names; ':' '/' '%' and spaces to the identifier's syntax.
+    if (
+        not isinstance(value, str)
+        or not 1 <= len(value) <= 4
+        or any(c.isalnum() or c.isspace() or c in ":/%" for c in value)
+    ):
+        raise ConfigError(
+            f"{key}: must be 1 to 4 characters, no letters, digits, spaces, ':', '/' or '%', "
+            f"got {value!r}"
+        )
+    return value
+
+
 def _covers(key: str, value: Any) -> CoversSettings:
     try:
         return parse_covers(value)
@@ -233,6 +249,8 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "allow_upscaling": _bool,
     "confined_size": _confined_size,
     "max_source_pixels": _int(1),
+    "page_delimiter": _page_delimiter,
+    "pdf_dpi": _int(10, 2400),
     "jpeg_quality": _int(1, 100),
     "png_compress_level": _int(0, 9),
     "webp_quality": _int(0, 100),

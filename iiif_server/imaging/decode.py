@@ -1,7 +1,8 @@
 """Decode a source's served page, reduced while decoding where the format allows.
 
 JPEG decodes at 1/2, 1/4 or 1/8 scale in the DCT, JPEG 2000 at any wavelet
-level (`reduce`): far cheaper than decoding every pixel. Other formats are
+level (`reduce`), and a PDF page is rendered by PDFium at any scale: far
+cheaper than decoding every pixel. Other formats are
 decoded whole; `reduce` then makes the smaller level.
 
 At full size, a plain JPEG (8-bit YCbCr or gray, common sampling) is
@@ -24,7 +25,7 @@ from PIL import Image, Jpeg2KImagePlugin, JpegImagePlugin
 
 from iiif_server import errors
 from iiif_server.iiif.image import ImageInfo
-from iiif_server.imaging import icc, jpeg2000, orientation, reader, turbojpeg
+from iiif_server.imaging import icc, jpeg2000, orientation, pdf, reader, turbojpeg
 from iiif_server.imaging.planes import Planes, from_buffers
 
 _DCT_SCALES = 8  # libjpeg: 1/2, 1/4, 1/8
@@ -56,7 +57,7 @@ class Decoded:
 
 
 def reduces_natively(info: ImageInfo) -> bool:
-    return info.format in ("JPEG", "MPO", "JPEG2000")
+    return info.format in ("JPEG", "MPO", "JPEG2000", pdf.FORMAT)
 
 
 def max_native_scale(info: ImageInfo) -> int | None:
@@ -70,6 +71,8 @@ def decode(path: str, info: ImageInfo, scale: int, max_pixels: int) -> Decoded:
         reader.pillow_errors(max_pixels, "the source image cannot be decoded"),
         Path(path).open("rb") as fp,
     ):
+        if info.format == pdf.FORMAT:  # rendered at any scale by PDFium
+            return Decoded(pdf.render(path, info, scale, max_pixels), scale, 1)
         planar = _decode_planes(fp, info, max_pixels) if scale == 1 else None
         if planar is not None:
             return planar
