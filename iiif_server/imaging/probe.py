@@ -14,33 +14,47 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, cast
 
+from iiif_server import errors
 from iiif_server.iiif.image import ImageInfo
-from iiif_server.imaging import reader
+from iiif_server.imaging import icc, pdf, reader
+
+DEFAULT_PDF_DPI = 150
 
 
 @dataclass(frozen=True)
 class MoreBytes:
-    """The probe read bytes [start, end) it was not given: fetch them and probe again."""
+    """The probe read bytes [start, end) it was not given: fetch them and probe again.
+
+    [0, size) means that only the whole file will do (a PDF is measured from a file).
+    """
 
     start: int
     end: int
 
 
-def probe(path: str, max_pixels: int) -> ImageInfo:
+def probe(
+    path: str, max_pixels: int, page: int | None = None, pdf_dpi: int = DEFAULT_PDF_DPI
+) -> ImageInfo:
     """Dimensions (after EXIF orientation), format, mode, served page and orientation.
 
-    Raises NotFound for a missing file, SourceTooLarge above `max_pixels`,
-    SourceError for anything that is not a readable image of a supported format.
+    `page` is 1-based; None serves the first page of a PDF and the largest of
+    a multi-page or pyramidal TIFF. A PDF page is measured at `pdf_dpi`.
+    Raises NotFound for a missing file or page, SourceTooLarge above
+    `max_pixels`, SourceError for anything that is not a readable image of a
+    supported format.
     """
     with (
         reader.pillow_errors(max_pixels, "the source image header cannot be read"),
         Path(path).open("rb") as fp,
     ):
-        return _describe(fp, max_pixels)
+        if pdf.is_pdf(fp.read(1024)):
+            return pdf.probe(path, page, pdf_dpi, max_pixels)
+        fp.seek(0)
+        return _describe(fp, max_pixels, page)
 
 
 def probe_ranges(
-    ranges: Sequence[tuple[int, bytes]], size: int, max_pixels: int
+    ranges: Sequence[tuple[int, bytes]], size: int, max_pixels: int, page: int | None = None
 ) -> ImageInfo | MoreBytes:
     """`probe` of a `size`-byte file of which only `ranges` ((offset, bytes), sorted,
     not overlapping) are known; MoreBytes when the header needs any other byte.
@@ -51,7 +65,10 @@ def probe_ranges(
     fp = _SparseFile(ranges, size)
     try:
         with reader.pillow_errors(max_pixels, "the source image header cannot be read"):
-            info = _describe(cast(BinaryIO, fp), max_pixels)  # all of a file Pillow uses
+            if pdf.is_pdf(fp.read(1024)):
+                return MoreBytes(0, size)
+            fp.seek(0)
+            info = _describe(cast(BinaryIO, fp), max_pixels, page)  # all of a file Pillow uses
     except Exception:
         if fp.missing is None:
             raise
@@ -59,9 +76,16 @@ def probe_ranges(
     return fp.missing or info
 
 
-def _describe(fp: BinaryIO, max_pixels: int) -> ImageInfo:
+def _describe(fp: BinaryIO, max_pixels: int, page: int | None) -> ImageInfo:
     image = reader.open_image(fp)
-    page = reader.largest_page(image)
+    if page is None:
+        index = reader.largest_page(image)
+    else:
+        index = page - 1
+        count = getattr(image, "n_frames", 1)
+        if not 0 <= index < count:
+            raise errors.NotFound(f"the image has no page {page} (it has {count})")
+        image.seek(index)
     reader.check_pixels(image.size, max_pixels)
     orientation = reader.read_orientation(image)
     width, height = reader.stored_size(image)
@@ -72,8 +96,9 @@ def _describe(fp: BinaryIO, max_pixels: int) -> ImageInfo:
         height=height,
         format=image.format or "",
         mode=image.mode,
-        page=page,
+        page=index,
         orientation=orientation,
+        icc_profile=icc.embedded_profile(image) is not None,
     )
 
 

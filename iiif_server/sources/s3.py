@@ -43,8 +43,11 @@ HEADS_REMEMBERED = 4096
 # S3 keys are at most 1024 bytes of UTF-8.
 MAX_KEY_BYTES = 1024
 
-# (offset, bytes) ranges and the object's size -> its info, or the bytes still needed.
-HeaderProbe = Callable[[Sequence[tuple[int, bytes]], int], Awaitable[ImageInfo | MoreBytes]]
+# (offset, bytes) ranges, the object's size and the page (1-based; None: the default
+# one) -> its info, or the bytes still needed.
+HeaderProbe = Callable[
+    [Sequence[tuple[int, bytes]], int, int | None], Awaitable[ImageInfo | MoreBytes]
+]
 
 
 def object_key(prefix: str, name: str) -> str:
@@ -138,13 +141,13 @@ class S3Source:
         self._store = store
         self._probe = probe
         self._ttl = ttl
-        self._heads: LRUCache[str, _Head] = LRUCache(maxsize=HEADS_REMEMBERED)
+        self._heads: LRUCache[tuple[str, int | None], _Head] = LRUCache(maxsize=HEADS_REMEMBERED)
         self._reads: SingleFlight[Peeked] = SingleFlight()
 
     async def resolve(self, name: str) -> SourceFile:
         return await self._remote.resolve(name)
 
-    async def peek(self, name: str) -> Peeked:
+    async def peek(self, name: str, page: int | None = None) -> Peeked:
         label = label_of(self._type, name)
         try:
             url = self._locator.url_for(name)
@@ -155,21 +158,25 @@ class S3Source:
         stored = self._remote.stored(url)
         if stored is not None:
             return Peeked(stored.file)
-        head = self._heads.get(url)
+        head = self._heads.get((url, page))
         if head is not None and (self._ttl is None or time.time() - head.checked < self._ttl):
             return head.peeked
-        return await self._reads.run(url, lambda: self._read_head(name, url, label, head))
+        return await self._reads.run(
+            f"{page}|{url}", lambda: self._read_head(name, page, url, label, head)
+        )
 
-    async def _read_head(self, name: str, url: str, label: str, known: _Head | None) -> Peeked:
+    async def _read_head(
+        self, name: str, page: int | None, url: str, label: str, known: _Head | None
+    ) -> Peeked:
         try:
             first = await self.client.read_range(url, 0, HEADER_BYTES, label=label)
         except NotFound:
             self._remote.note_missing(url)
-            self._heads.pop(url, None)
+            self._heads.pop((url, page), None)
             raise
         etag = first.validators.etag
         if known is not None and etag is not None and known.etag == etag:
-            self._heads[url] = _Head(known.peeked, etag, time.time())
+            self._heads[url, page] = _Head(known.peeked, etag, time.time())
             return known.peeked
         file = SourceFile(
             self._store.path_for(self._type, url),
@@ -178,11 +185,13 @@ class S3Source:
         )
         ranges = [(0, first.data)]
         for _read in range(MAX_HEADER_READS):
-            outcome = await self._probe_header(ranges, first.size, label)
+            outcome = await self._probe_header(ranges, first.size, page, label)
             if isinstance(outcome, ImageInfo):
                 peeked = Peeked(file, outcome)
-                self._heads[url] = _Head(peeked, etag, time.time())
+                self._heads[url, page] = _Head(peeked, etag, time.time())
                 return peeked
+            if (outcome.start, outcome.end) == (0, first.size):
+                break  # only the whole file will do
             have = sum(len(chunk) for _, chunk in ranges)
             # At least as much again as read so far: few rounds for a header far in.
             end = min(first.size, max(outcome.end, outcome.start + have))
@@ -196,11 +205,11 @@ class S3Source:
         return Peeked(await self._remote.resolve(name))
 
     async def _probe_header(
-        self, ranges: Sequence[tuple[int, bytes]], size: int, label: str
+        self, ranges: Sequence[tuple[int, bytes]], size: int, page: int | None, label: str
     ) -> ImageInfo | MoreBytes:
         try:
-            return await self._probe(ranges, size)
-        except SourceTooLarge:
-            raise  # an image all the same, refused as a disk one would be
+            return await self._probe(ranges, size, page)
+        except (SourceTooLarge, NotFound):
+            raise  # an image all the same: too large, or without that page, as on disk
         except SourceError:
             raise UpstreamError(f"{label}: the object is not a readable image") from None

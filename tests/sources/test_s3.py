@@ -304,3 +304,27 @@ async def test_an_object_replaced_while_its_header_is_read_is_503(
         await s3_client.read_range(
             url, 10, 20, label="museum:j.jpg", if_match=first.validators.etag
         )
+
+
+async def test_a_page_of_a_multi_page_tiff_is_read_from_its_header(
+    s3: s3store.S3Store, prefix: str, museum: SourceRegistry
+) -> None:
+    pages = [noise(300, 200), noise(640, 480), noise(320, 240)]
+    body = encoded(pages[0], "TIFF", save_all=True, append_images=pages[1:])
+    put(s3, f"{prefix}pages.tif", body)
+    largest = await peek(museum, "museum:pages.tif")
+    third = await peek(museum, "museum:pages.tif;3")
+    assert largest.info is not None and third.info is not None
+    assert (largest.info.width, largest.info.page) == (640, 1)
+    assert (third.info.width, third.info.page) == (320, 2)
+    assert not largest.file.path.exists()
+    assert isinstance(await failure(peek(museum, "museum:pages.tif;4")), NotFound)
+
+
+async def test_a_pdf_is_downloaded_to_be_measured(
+    s3: s3store.S3Store, prefix: str, museum: SourceRegistry
+) -> None:
+    body = encoded(noise(300, 200), "PDF")
+    put(s3, f"{prefix}scan.pdf", body)
+    peeked = await peek(museum, "museum:scan.pdf;1")
+    assert peeked.info is None and peeked.file.path.read_bytes() == body
