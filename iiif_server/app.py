@@ -18,6 +18,7 @@ from .handlers.status import HealthHandler
 from .imaging.render import configure_worker
 from .imaging.warm_up import exercise_codecs
 from .products import Product
+from .purge.product import purge_product
 from .service import ImageService
 from .workers import WorkerPool
 
@@ -82,6 +83,8 @@ class Server:
         )
         # The other products, in route order (one mounted at `/` goes last).
         self.products: list[Product] = []
+        if settings.admin_token is not None:
+            self.products.append(purge_product(settings, self))
 
     async def start(self) -> None:
         """Load the derivative index and start the pools; call inside the running loop."""

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from cachetools import LRUCache
 
 from .iiif.image import ImageInfo
-from .sources.base import SourceFile
+from .sources.base import SourceFile, SourceScope
 
 Probe = Callable[[SourceFile], Awaitable[ImageInfo]]
 
@@ -27,6 +27,13 @@ class InfoCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def purge(self, scope: SourceScope) -> int:
+        """Forget the infos of the sources in `scope`: they are probed again; how many."""
+        paths = [path for path in self._entries if scope.matches(path)]
+        for path in paths:
+            del self._entries[path]
+        return len(paths)
 
     async def get(self, source: SourceFile) -> ImageInfo:
         path = str(source.path)

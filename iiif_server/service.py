@@ -11,11 +11,12 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Protocol, TypeVar
 
 from cachetools import LRUCache, TTLCache
 
-from .cache import DerivativeCache
+from .cache import DerivativeCache, Group
 from .config import Settings
 from .iiif.image import ImageInfo
 from .iiif.info import InfoOptions
@@ -24,7 +25,7 @@ from .iiif.request import ImageRequest, canonical_path, parse_image_request
 from .imaging.probe import probe
 from .imaging.render import EncodeOptions, render
 from .info_cache import InfoCache
-from .sources.base import SourceFile
+from .sources.base import SourceFile, SourceScope
 from .sources.isbn import CoverLookup
 from .sources.registry import Identifier, SourceRegistry
 
@@ -80,6 +81,11 @@ class Derivative:
     request: ImageRequest
     canonical: str  # canonical `{region}/{size}/{rotation}/{quality}.{format}` of the version
     key: str
+
+    @cached_property
+    def group(self) -> Group:
+        """What the derivative is made from, so that a purge of its source finds it."""
+        return Group(self.image.identifier.type.name, str(self.image.source.path))
 
     @property
     def etag(self) -> str:
@@ -164,6 +170,28 @@ class ImageService:
         )
         return Derivative(image, request, canonical_path(version, request, image.info), key)
 
+    def purge(self, type_name: str | None, name: str | None, *, files: bool) -> SourceScope:
+        """Forget an identifier, a type or (None) everything in this process's sources, infos
+        and hot copies; the scope of source files it reached, for the other caches.
+
+        `files`: also delete downloaded sources (once per source folder, not per process).
+        """
+        scope = self._sources.purge(type_name, name, files=files)
+        self._infos.purge(scope)
+        stale = [
+            url_path
+            for url_path, entry in self._hot.items()
+            if scope.matches(str(entry.derivative.image.source.path))
+        ]
+        for url_path in stale:
+            del self._hot[url_path]
+        return scope
+
+    def parse_identifier(self, identifier: str) -> tuple[str, str]:
+        """(type, name) of an identifier, the default type filled in; NotFound if unknown."""
+        parsed = self._sources.parse(identifier)
+        return parsed.type.name, parsed.name
+
     def hot(self, url_path: str) -> HotDerivative | None:
         """The remembered answer for this exact URL path, if its source has not changed."""
         entry = self._hot.get(url_path)
@@ -191,7 +219,7 @@ class ImageService:
             self._hot[url_path] = entry
 
     def cached(self, derivative: Derivative) -> bytes | None:
-        return self._derivatives.get(derivative.key)
+        return self._derivatives.get(derivative.key, derivative.group)
 
     async def render(self, derivative: Derivative) -> bytes:
         image = derivative.image
@@ -209,4 +237,4 @@ class ImageService:
                 affinity=str(image.source.path),
             )
 
-        return await self._derivatives.get_or_compute(derivative.key, compute)
+        return await self._derivatives.get_or_compute(derivative.key, compute, derivative.group)
