@@ -29,11 +29,10 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load(args.config, os.environ)
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s",
-    )
+def configure_logging(level: str, log_format: str = "text") -> None:
+    from .logs import configure_logging as configure
+
+    configure(level, log_format)
 
 
 async def serve(
@@ -108,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"iiif-server: configuration error: {error}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     if args.command == "check-config":
         print(f"configuration ok: {len(settings.types)} type(s), port {settings.http_port}")
         return 0

@@ -24,6 +24,8 @@ class InfoCache:
         self._entries: LRUCache[str, tuple[str, ImageInfo]] = LRUCache(maxsize=maxsize)
         self._probe = probe
         self._in_flight: dict[tuple[str, str], asyncio.Future[ImageInfo]] = {}
+        self.hits = 0
+        self.misses = 0  # probes started or joined
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -39,7 +41,9 @@ class InfoCache:
         path = str(source.path)
         cached = self._entries.get(path)
         if cached is not None and cached[0] == source.identity:
+            self.hits += 1
             return cached[1]
+        self.misses += 1
         key = (path, source.identity)
         running = self._in_flight.get(key)
         if running is not None:

@@ -26,6 +26,7 @@ from .imaging.probe import probe
 from .imaging.render import EncodeOptions, render
 from .info_cache import InfoCache
 from .sources.base import SourceFile, SourceScope
+from .sources.fetch import Fetcher
 from .sources.isbn import CoverLookup
 from .sources.registry import Identifier, SourceRegistry
 
@@ -113,6 +114,8 @@ class ImageService:
         self._hot: LRUCache[str, HotDerivative] = LRUCache(
             maxsize=settings.hot_cache_bytes, getsizeof=lambda entry: entry.nbytes
         )
+        self.hot_hits = 0
+        self.hot_misses = 0
         self.limits = Limits(
             max_width=settings.max_width,
             max_height=settings.max_height,
@@ -140,6 +143,10 @@ class ImageService:
     def described(self, image: ResolvedImage) -> None:
         """Note that a viewer fetched this image's info.json (a zoom session may follow)."""
         self._described[str(image.source.path)] = True
+
+    @property
+    def infos(self) -> InfoCache:
+        return self._infos
 
     def info_options(self, image: ResolvedImage) -> InfoOptions:
         type_settings = image.identifier.type
@@ -187,6 +194,10 @@ class ImageService:
             del self._hot[url_path]
         return scope
 
+    @property
+    def fetcher(self) -> Fetcher:
+        return self._sources.fetcher
+
     def parse_identifier(self, identifier: str) -> tuple[str, str]:
         """(type, name) of an identifier, the default type filled in; NotFound if unknown."""
         parsed = self._sources.parse(identifier)
@@ -196,6 +207,7 @@ class ImageService:
         """The remembered answer for this exact URL path, if its source has not changed."""
         entry = self._hot.get(url_path)
         if entry is None:
+            self.hot_misses += 1
             return None
         source = entry.derivative.image.source
         try:
@@ -208,7 +220,9 @@ class ImageService:
         )
         if not fresh or time.monotonic() > entry.expires:
             self._hot.pop(url_path, None)
+            self.hot_misses += 1
             return None
+        self.hot_hits += 1
         return entry
 
     def remember(self, url_path: str, derivative: Derivative, body: bytes) -> None:

@@ -19,21 +19,26 @@ MAX_IDENTIFIERS = 1000
 _MAX_BODY = 2**20
 
 
+def require_bearer(handler: tornado.web.RequestHandler, token: str) -> None:
+    """`Authorization: Bearer <token>`, else 401 (none given) or 403 (a wrong one)."""
+    header = handler.request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not given.strip():
+        raise tornado.web.HTTPError(401, "a bearer token is required")
+    # Constant time: how much of a guess matched must not show in the timing.
+    if not hmac.compare_digest(given.strip().encode(), token.encode()):
+        raise tornado.web.HTTPError(403, "wrong token")
+
+
 class TokenHandler(BaseHandler):
-    """Requires `Authorization: Bearer <token>`: 401 without one, 403 with a wrong one."""
+    """Requires the admin token (see `require_bearer`)."""
 
     def initialize(self, token: str, **kwargs: Any) -> None:
         self.token = token
 
     def prepare(self) -> None:
         super().prepare()
-        header = self.request.headers.get("Authorization", "")
-        scheme, _, given = header.partition(" ")
-        if scheme.lower() != "bearer" or not given.strip():
-            raise tornado.web.HTTPError(401, "a bearer token is required")
-        # Constant time: how much of a guess matched must not show in the timing.
-        if not hmac.compare_digest(given.strip().encode(), self.token.encode()):
-            raise tornado.web.HTTPError(403, "wrong token")
+        require_bearer(self, self.token)
 
     def set_default_headers(self) -> None:
         super().set_default_headers()

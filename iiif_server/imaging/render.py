@@ -8,6 +8,7 @@ the quality, encode.
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -56,7 +57,13 @@ def decoded_cache_stats() -> dict[str, int]:
     if _worker is None:
         return {}
     cache = _worker.cache
-    return {"hits": cache.hits, "misses": cache.misses, "entries": len(cache), "bytes": cache.bytes}
+    return {
+        "pid": os.getpid(),  # counts start again in a replaced worker
+        "hits": cache.hits,
+        "misses": cache.misses,
+        "entries": len(cache),
+        "bytes": cache.bytes,
+    }
 
 
 def purge_decoded(scope: SourceScope) -> int:

@@ -1,4 +1,4 @@
-"""Purging a web identifier: its download and a remembered 404 go, the next request fetches."""
+"""Web sources and operations: a purge fetches again, downloads are counted in /metrics."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 from tornado.httpclient import AsyncHTTPClient
 
 from iiif_server.config import Settings
+from tests.metrics.exposition import value
 from tests.sources.conftest import web_settings
 from tests.sources.upstream import Reply, Upstream, jpeg
 
@@ -59,3 +60,15 @@ async def test_purge_fetches_a_web_source_again(
     assert json.loads((await info("a.jpg"))[1])["width"] == 80
     assert json.loads((await info("late.jpg"))[1])["width"] == 30
     assert upstream.paths().count("/images/a.jpg") == 2
+
+
+async def test_fetch_outcomes_are_in_the_metrics(
+    http_client: AsyncHTTPClient, base_url: str, upstream: Upstream
+) -> None:
+    upstream.routes["/images/a.jpg"] = Reply(body=jpeg())
+    upstream.routes["/images/broken.jpg"] = Reply(500, b"", {})
+    for name in ("a.jpg", "gone.jpg", "broken.jpg"):
+        await http_client.fetch(f"{base_url}/iiif/3/museum:{name}/info.json", raise_error=False)
+    text = (await http_client.fetch(f"{base_url}/metrics")).body.decode()
+    for outcome in ("ok", "not_found", "error"):
+        assert value(text, "iiif_web_fetches_total", outcome=outcome) == 1
