@@ -8,6 +8,7 @@ duration, API) as attributes, so the JSON lines hold them as keys.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -55,7 +56,12 @@ def configure_logging(level: str, log_format: str = "text") -> None:
 
 def api_label(handler: RequestHandler) -> str:
     """A request's API for logs and metrics: its handler class (bounded), never its path."""
-    name = type(handler).__name__.removesuffix("Handler") or "other"
+    return _class_label(type(handler).__name__)
+
+
+@functools.cache  # one entry per handler class
+def _class_label(class_name: str) -> str:
+    name = class_name.removesuffix("Handler") or "other"
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
 
 
