@@ -128,7 +128,8 @@ class PurgeJournal:
             return []
         data = self._partial + self._read_rest()
         fell_behind = False
-        while True:
+        # Writers move on only from a segment past the limit: below it, nothing to look for.
+        while os.fstat(self._file).st_size > MAX_SEGMENT_BYTES:
             try:
                 following = os.open(self.segment_path(self._segment + 1), os.O_RDONLY)
             except FileNotFoundError:
