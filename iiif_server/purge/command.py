@@ -69,8 +69,16 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except OSError as error:
         print(f"iiif-server purge: cannot reach {root}: {error}", file=sys.stderr)
         return 1
+    others = answer["other_processes"]
     print(
         f"purged {', '.join(answer['purged'])}: {answer['derivatives']} derivative(s), "
-        f"{answer['decoded']} decoded image(s) in this front process"
+        f"{answer['decoded']} decoded image(s); applied by {others['confirmed']} other "
+        "front process(es)"
     )
+    if others["unconfirmed"]:
+        print(
+            f"iiif-server purge: {others['unconfirmed']} front process(es) had not applied it "
+            "yet (busy); they will",
+            file=sys.stderr,
+        )
     return 0

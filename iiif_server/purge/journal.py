@@ -33,6 +33,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 from pathlib import Path
 
+from .fronts import Confirmation, FrontRegistry, Position
 from .message import Purge
 
 logger = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class PurgeJournal:
         self._segment = 0
         self._partial = b""
         self._task: asyncio.Task[None] | None = None
+        self.fronts = FrontRegistry(self.folder / "fronts", self.origin)
 
     def segment_path(self, number: int) -> Path:
         return self.folder / f"{_PREFIX}{number:08d}"
@@ -70,8 +72,11 @@ class PurgeJournal:
             return []
         return sorted(n for n in map(_number, names) if n is not None)
 
-    def publish(self, purges: Sequence[Purge]) -> None:
-        """Append `purges` for the other front processes (this one applied them already)."""
+    def publish(self, purges: Sequence[Purge]) -> Position:
+        """Append `purges` for the other front processes (this one applied them already).
+
+        Returns the position just after them, for `confirmed`.
+        """
         lines = b"".join(
             json.dumps(
                 {"origin": self.origin, "time": time.time(), "purge": purge.to_json()},
@@ -96,14 +101,26 @@ class PurgeJournal:
                 fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
                 try:
                     os.write(fd, lines)
+                    return newest, os.lseek(fd, 0, os.SEEK_CUR)
                 finally:
                     os.close(fd)
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
+    async def confirmed(self, position: Position, timeout: float) -> Confirmation:
+        """Wait (at most `timeout`) until the other fronts have applied up to `position`."""
+        return await self.fronts.wait(position, timeout)
+
+    @property
+    def position(self) -> Position:
+        """How far this reader has read (a torn last line not included)."""
+        assert self._file is not None
+        return self._segment, os.lseek(self._file, 0, os.SEEK_CUR) - len(self._partial)
+
     def start(self, apply: Apply) -> None:
         """Follow the journal from its current end; purges of others go to `apply`."""
         self.open_at_end()
+        self.fronts.report(self.position)  # known to the publishers from now on
         self._task = asyncio.ensure_future(self._follow(apply))
 
     def open_at_end(self) -> None:
@@ -118,6 +135,7 @@ class PurgeJournal:
             with suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+            self.fronts.remove()
         if self._file is not None:
             os.close(self._file)
             self._file = None
@@ -166,6 +184,7 @@ class PurgeJournal:
                 purges = self.read()
                 if purges:
                     await apply(purges)
+                self.fronts.report(self.position)
             except Exception:
                 # The next purge must still arrive: log, and keep following.
                 logger.exception("purge journal: applying purges failed")

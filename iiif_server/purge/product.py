@@ -3,7 +3,7 @@
 Mounted only with an `admin_token`. A purge is applied at once in the front
 process that received it (which also deletes the shared files), then
 published for the other front processes, which apply it in memory within the
-journal's interval.
+journal's interval; the answer waits until they have (`fronts.py`).
 """
 
 from __future__ import annotations
@@ -27,6 +27,10 @@ if TYPE_CHECKING:
     from ..config import Settings
 
 logger = logging.getLogger(__name__)
+# How long an answer waits for the other front processes to apply a purge. They
+# apply it within the journal's interval, unless a worker is busy with a long task
+# (the purge's task to it waits its turn).
+_CONFIRM_SECONDS = 10.0
 
 
 def purge_product(settings: Settings, server: Server) -> PurgeProduct:
@@ -76,10 +80,15 @@ class PurgeProduct:
         """Apply here and publish; the JSON answer of the admin API."""
         purges = self.parse(identifiers, type_name, everything)
         report = await self._local.apply(purges, files=True)
-        self._journal.publish(purges)
+        position = self._journal.publish(purges)
         self.received += len(purges)
         logger.info("purged %s", ", ".join(str(purge) for purge in purges[:10]))
-        return {"purged": [str(purge) for purge in purges], **dataclasses.asdict(report)}
+        others = await self._journal.confirmed(position, _CONFIRM_SECONDS)
+        return {
+            "purged": [str(purge) for purge in purges],
+            **dataclasses.asdict(report),
+            "other_processes": dataclasses.asdict(others),
+        }
 
     def parse(self, identifiers: list[str], type_name: str | None, everything: bool) -> list[Purge]:
         try:

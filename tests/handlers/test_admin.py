@@ -93,6 +93,7 @@ async def test_purging_an_identifier_empties_every_layer_and_the_next_request_re
     response = await purge(http_client, base_url, "?identifier=red")  # the default type
     assert response.code == 200
     assert json.loads(response.body)["purged"] == ["sample:red"]
+    assert json.loads(response.body)["other_processes"] == {"confirmed": 0, "unconfirmed": 0}
 
     assert derivative_files(server, red) == []
     assert server.service.hot(RED) is None
