@@ -2,9 +2,9 @@
 
 The layers count in plain integers (no Prometheus in the caches, sources or
 pools); `refresh` adds what changed since the last refresh to the Prometheus
-counters and sets the gauges. A front refreshes every `interval` seconds, and
-right before answering `/metrics`, so with several fronts each one's files are
-at most that old. Decoded-image counters live in the image workers: a refresh
+counters and sets the gauges. A front refreshes right before answering
+`/metrics` and, when there are several fronts, every `interval` seconds, so
+each one's files are at most that old. Decoded-image counters live in the image workers: a refresh
 asks every worker for them (one broadcast task) and counts per worker pid.
 """
 
@@ -103,7 +103,9 @@ class Metrics:
     # ---- the product face ------------------------------------------------------
 
     async def start(self) -> None:
-        self._task = asyncio.ensure_future(self._refresh_often())
+        # Alone, a front refreshes when scraped; with others, any of them may be scraped.
+        if multiprocess.enabled():
+            self._task = asyncio.ensure_future(self._refresh_often())
 
     async def stop(self) -> None:
         if self._task is not None:

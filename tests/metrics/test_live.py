@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import TEST_IMAGE, TEST_IMAGE_ID
-from tests.live import live_server
+from tests.live import live_server, wait_for_fronts
 from tests.metrics.exposition import value
 
 INFO = f"/iiif/3/{TEST_IMAGE_ID}/info.json"
@@ -20,6 +20,7 @@ def test_both_fronts_are_counted_and_logs_are_json(tmp_path: Path) -> None:
     shutil.copy(TEST_IMAGE, sample)
     env = {"IIIF_SERVER_PROCESSES": "2", "IIIF_SERVER_LOG_FORMAT": "json"}
     with live_server(tmp_path, env=env) as server:
+        wait_for_fronts(server, 2)
         for _ in range(30):
             assert server.get(INFO)[0] == 200  # each a new connection: either front
         counted = {
@@ -31,6 +32,18 @@ def test_both_fronts_are_counted_and_logs_are_json(tmp_path: Path) -> None:
             )
             for _ in range(16)
         }
+        # Cache counts: each front copies its own into the shared files every 2 s.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            text = server.get("/metrics")[2].decode()
+            lookups = sum(
+                value(text, "iiif_cache_lookups_total", cache="info", result=result)
+                for result in ("hit", "miss")
+            )
+            if lookups == 30:
+                break
+            time.sleep(0.2)
+        assert lookups == 30  # one info lookup a request, whichever front served it
         time.sleep(0.2)
         log = server.log.read_text().splitlines()
     assert counted == {30.0}  # every scrape, whichever front answered, sums both

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from tests.live import REPO, LiveServer, live_server
+from tests.live import REPO, LiveServer, live_server, wait_for_fronts
 from tests.purge.same_stat import replace_unseen, write_padded
 
 TOKEN = "a-long-enough-admin-token-for-tests"
@@ -48,7 +48,7 @@ def test_a_purge_reaches_both_front_processes(tmp_path: Path) -> None:
     write_padded(sample / "red.jpg", Image.new("RGB", (600, 400), (200, 30, 30)))
     env = {"IIIF_SERVER_PROCESSES": "2", "IIIF_SERVER_ADMIN_TOKEN": TOKEN}
     with live_server(tmp_path, env=env) as server:
-        assert len(healths(server)) == 2  # both fronts listening
+        wait_for_fronts(server, 2)
         assert answers(server) == {(600, (200, 30, 30))}  # cached by both by now
         replace_unseen(sample / "red.jpg", Image.new("RGB", (400, 600), (0, 200, 0)))
         assert answers(server) == {(600, (200, 30, 30))}  # nothing can see the change

@@ -40,3 +40,11 @@ def test_the_purge_command_needs_a_target_and_a_token(
     monkeypatch.setenv("IIIF_SERVER_HTTP_PORT", "1")  # nothing listens there
     assert main(["purge", "--all"]) == 1
     assert "cannot reach" in capsys.readouterr().err
+
+
+def test_metrics_behind_a_token_need_a_token_and_log_formats_are_two() -> None:
+    with pytest.raises(ConfigError, match="metrics_need_token"):
+        from_mapping({"metrics_need_token": True})
+    with pytest.raises(ConfigError, match="log_format"):
+        from_mapping({"log_format": "xml"})
+    assert from_mapping({"log_format": "json"}).log_format == "json"
