@@ -15,6 +15,7 @@ from iiif_server.cache_layout import source_tag
 from iiif_server.config import Settings
 from iiif_server.imaging.render import decoded_cache_stats
 from tests.conftest import make_settings
+from tests.imaging.documents import pdf_pages
 from tests.purge.same_stat import replace_unseen, write_padded
 
 pytestmark = pytest.mark.gen_test(timeout=30)
@@ -154,3 +155,21 @@ async def test_health_counts_purges(http_client: AsyncHTTPClient, base_url: str)
     await purge(http_client, base_url, "?all=1")
     health = json.loads((await http_client.fetch(f"{base_url}/health")).body)
     assert health["purge"] == {"received": 1, "followed": 0}
+
+
+async def test_purging_a_page_purges_the_whole_document(
+    http_client: AsyncHTTPClient, base_url: str, server: Server, source_path: Path
+) -> None:
+    scan = pdf_pages(source_path / "sample" / "scan.pdf")
+    pages = [f"/iiif/3/scan.pdf%3B{n}/full/40,/0/default.png" for n in (1, 2)]
+    for path in pages:
+        assert (await http_client.fetch(base_url + path)).code == 200
+    await server.derivatives.flush()
+    assert len(derivative_files(server, scan)) == 2
+
+    response = await purge(http_client, base_url, "?identifier=scan.pdf%3B2")
+
+    assert json.loads(response.body)["purged"] == ["sample:scan.pdf"]
+    assert derivative_files(server, scan) == []
+    assert all(server.service.hot(path) is None for path in pages)
+    assert await decoded_entries(server) == 0
