@@ -12,7 +12,7 @@ from ..covers.store import MemoryStore
 from ..errors import NotFound
 from ..iiif.image import ImageInfo
 from ..imaging.probe import MoreBytes, probe_ranges
-from .base import Source, SourceFile
+from .base import Source, SourceFile, SourceScope
 from .disk import DiskSource
 from .fetch import Fetcher, FetchLimits
 from .isbn import CoverLookup, CoverUrlLocator, IsbnSource
@@ -152,3 +152,18 @@ class SourceRegistry:
 
     def s3_source(self, type_name: str) -> S3Source | None:
         return self._peekable.get(type_name)
+
+    def purge(self, type_name: str | None, name: str | None, *, files: bool) -> SourceScope:
+        """Forget what the sources remember of `type_name:name`, of a type, or (None) of all.
+
+        The scope returned names the local files those identifiers may have been
+        served from. Raises NotFound for an unknown type, BadRequest for a bad name.
+        """
+        if type_name is None:
+            for each in self._sources.values():
+                each.purge(None, files=files)
+            return SourceScope(everything=True)
+        source = self._sources.get(type_name)
+        if source is None:
+            raise NotFound(f"unknown identifier type {type_name!r}")
+        return source.purge(name, files=files)

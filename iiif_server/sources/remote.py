@@ -27,7 +27,7 @@ from ..errors import (
     UpstreamError,
 )
 from ..imaging.probe import probe
-from .base import SourceFile
+from .base import SourceFile, SourceScope
 from .fetch import HopPolicy, Validators
 from .single_flight import SingleFlight
 from .store import SourceStore, StoredSource
@@ -130,6 +130,19 @@ class RemoteSource:
         self._store.ensure_loaded()
         entry = self._store.lookup(self._type, url)
         return entry if entry is not None and self._fresh(entry) else None
+
+    def purge(self, name: str | None, *, files: bool) -> SourceScope:
+        """Forget `name` (None: every name of this type): its download and a remembered 404."""
+        if name is None:
+            if self._gone is not None:
+                self._gone.clear()
+            self._store.purge(self._type, files=files)
+            return SourceScope(folders=(str(self._store.root / self._type),))
+        url = self._locator.url_for(name)
+        if self._gone is not None:
+            self._gone.pop(url, None)
+        self._store.purge(self._type, url, files=files)
+        return SourceScope(paths=frozenset({str(self._store.path_for(self._type, url))}))
 
     def _fresh(self, entry: StoredSource) -> bool:
         return self._ttl is None or time.time() - entry.fetched < self._ttl

@@ -28,7 +28,7 @@ from cachetools import LRUCache
 from ..errors import BadRequest, NotFound, SourceError, SourceTooLarge, UpstreamError
 from ..iiif.image import ImageInfo
 from ..imaging.probe import MoreBytes
-from .base import SourceFile
+from .base import SourceFile, SourceScope
 from .remote import RemoteSource, label_of
 from .s3_client import S3Client
 from .single_flight import SingleFlight
@@ -146,6 +146,17 @@ class S3Source:
 
     async def resolve(self, name: str) -> SourceFile:
         return await self._remote.resolve(name)
+
+    def purge(self, name: str | None, *, files: bool) -> SourceScope:
+        """Forget `name` (None: every name): its download, 404 and header reads."""
+        scope = self._remote.purge(name, files=files)
+        if name is None:
+            self._heads.clear()
+        else:
+            url = self._locator.url_for(name)
+            for key in [key for key in self._heads if key[0] == url]:
+                del self._heads[key]
+        return scope
 
     async def peek(self, name: str, page: int | None = None) -> Peeked:
         label = label_of(self._type, name)

@@ -328,3 +328,17 @@ async def test_a_pdf_is_downloaded_to_be_measured(
     put(s3, f"{prefix}scan.pdf", body)
     peeked = await peek(museum, "museum:scan.pdf;1")
     assert peeked.info is None and peeked.file.path.read_bytes() == body
+
+
+async def test_a_purge_forgets_header_reads_and_downloads(
+    s3: s3store.S3Store, prefix: str, museum: SourceRegistry
+) -> None:
+    body = encoded(noise(200, 100))
+    put(s3, f"{prefix}p.jpg", body)
+    peeked = await peek(museum, "museum:p.jpg")
+    downloaded = await museum.resolve(museum.parse("museum:p.jpg"))
+    scope = museum.purge("museum", "p.jpg", files=True)
+    assert scope.matches(str(peeked.file.path)) and not downloaded.path.exists()
+    before = client(museum).bytes_received
+    assert await peek(museum, "museum:p.jpg") == peeked  # read again from the store
+    assert client(museum).bytes_received > before
