@@ -22,6 +22,7 @@ from .metrics.collect import Metrics
 from .products import Product
 from .purge.product import purge_product
 from .service import ImageService
+from .shared.tiers import SharedTiers
 from .workers import WorkerPool
 
 logger = logging.getLogger(__name__)
@@ -90,11 +91,18 @@ class Server:
             settings.cache_max_bytes // settings.processes,
         )
         self.covers = CoverService.from_settings(settings.covers, settings.cache_path)
+        self.shared: SharedTiers | None = None
+        if settings.shared_cache is not None or settings.shared_info is not None:
+            self.shared = SharedTiers(
+                settings.shared_cache, settings.shared_info, settings.cache_path
+            )
         self.service = ImageService(
-            settings, self.size_pool, self.image_pool, self.derivatives, self.covers
+            settings, self.size_pool, self.image_pool, self.derivatives, self.covers, self.shared
         )
         # The other products, in route order (one mounted at `/` goes last).
         self.products: list[Product] = []
+        if self.shared is not None:
+            self.products.append(self.shared)
         if settings.admin_token is not None:
             self.products.append(purge_product(settings, self))
         self.metrics = Metrics(self)

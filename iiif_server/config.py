@@ -19,6 +19,7 @@ import yaml
 
 from .covers.config import CoversSettings, parse_covers
 from .iiif.params import ConfinedSize
+from .shared.config import parse_shared_cache, parse_shared_info
 from .sources.s3_config import S3_KEYS, S3Settings, parse_s3
 
 ENV_PREFIX = "IIIF_SERVER_"
@@ -109,6 +110,9 @@ class Settings:
     admin_token: str | None = None  # bearer token of /admin/...; None: no admin API
     metrics_need_token: bool = False  # /metrics asks for the admin token too
     covers: CoversSettings = field(default_factory=CoversSettings)
+    # Several nodes: a bucket of derivatives, and Redis for infos and purges (shared/).
+    shared_cache: S3Settings | None = None
+    shared_info: str | None = None
     # Not a key: what the file says that works but deserves a word at start-up.
     warnings: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
@@ -233,6 +237,18 @@ def _covers(key: str, value: Any) -> CoversSettings:
         raise ConfigError(f"{key}.{error}" if ": " in str(error) else f"{key}: {error}") from None
 
 
+def _shared(parse: Callable[[Any], Any]) -> Callable[[str, Any], Any]:
+    def check(key: str, value: Any) -> Any:
+        try:
+            return parse(value)
+        except ValueError as error:
+            message = str(error)
+            named = re.match(r"[a-z_]+: ", message) is not None  # names a key inside
+            raise ConfigError(f"{key}.{message}" if named else f"{key}: {message}") from None
+
+    return check
+
+
 _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "base_url": _base_url,
     "host": _text,
@@ -279,6 +295,8 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "admin_token": _admin_token,
     "metrics_need_token": _bool,
     "covers": _covers,
+    "shared_cache": _shared(parse_shared_cache),
+    "shared_info": _shared(parse_shared_info),
 }
 _TYPE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 

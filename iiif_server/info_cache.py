@@ -1,9 +1,14 @@
-"""ImageInfo per source file, kept in memory and dropped when the file changes."""
+"""ImageInfo per source file, kept in memory and dropped when the file changes.
+
+With a shared store (`shared.infos.SharedInfos`, in Redis) a miss asks it before
+probing, and a probe's result goes there too: other nodes need not probe again.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from cachetools import LRUCache
 
@@ -13,6 +18,12 @@ from .sources.base import SourceFile, SourceScope
 Probe = Callable[[SourceFile, int | None], Awaitable[ImageInfo]]
 
 
+class SharedStore(Protocol):
+    async def get(self, source: SourceFile, page: int | None) -> ImageInfo | None: ...
+
+    async def put(self, source: SourceFile, page: int | None, info: ImageInfo) -> None: ...
+
+
 class InfoCache:
     """An LRU of `ImageInfo` keyed by path and page, checked against the file's identity.
 
@@ -20,11 +31,12 @@ class InfoCache:
     probes in flight holds only running ones, so it is bounded by the requests.
     """
 
-    def __init__(self, maxsize: int, probe: Probe) -> None:
+    def __init__(self, maxsize: int, probe: Probe, shared: SharedStore | None = None) -> None:
         self._entries: LRUCache[tuple[str, int | None], tuple[str, ImageInfo]] = LRUCache(
             maxsize=maxsize
         )
         self._probe = probe
+        self._shared = shared
         self._in_flight: dict[tuple[str, int | None, str], asyncio.Future[ImageInfo]] = {}
         self.hits = 0
         self.misses = 0  # probes started or joined
@@ -54,7 +66,7 @@ class InfoCache:
         future: asyncio.Future[ImageInfo] = asyncio.get_running_loop().create_future()
         self._in_flight[key] = future
         try:
-            info = await self._probe(source, page)
+            info = await self._probe_or_share(source, page)
         except BaseException as error:
             future.set_exception(error)
             future.exception()  # retrieved: no "never retrieved" warning without waiters
@@ -65,3 +77,12 @@ class InfoCache:
             return info
         finally:
             del self._in_flight[key]
+
+    async def _probe_or_share(self, source: SourceFile, page: int | None) -> ImageInfo:
+        if self._shared is None:
+            return await self._probe(source, page)
+        info = await self._shared.get(source, page)
+        if info is None:
+            info = await self._probe(source, page)
+            await self._shared.put(source, page, info)
+        return info

@@ -25,6 +25,7 @@ from .iiif.request import ImageRequest, canonical_path, parse_image_request
 from .imaging.probe import MoreBytes, probe, probe_ranges
 from .imaging.render import EncodeOptions, render
 from .info_cache import InfoCache
+from .shared.tiers import SharedTiers
 from .sources.base import SourceFile, SourceScope
 from .sources.fetch import Fetcher
 from .sources.isbn import CoverLookup
@@ -107,13 +108,17 @@ class ImageService:
         image_pool: TaskRunner,
         derivatives: DerivativeCache,
         covers: CoverLookup | None = None,
+        shared: SharedTiers | None = None,
     ) -> None:
         self._settings = settings
+        self._shared_derivatives = None if shared is None else shared.derivatives
         self._size_pool = size_pool
         self._sources = SourceRegistry(settings, covers, self._probe_ranges)
         self._image_pool = image_pool
         self._derivatives = derivatives
-        self._infos = InfoCache(settings.info_cache_size, self._probe)
+        self._infos = InfoCache(
+            settings.info_cache_size, self._probe, None if shared is None else shared.infos
+        )
         # Images whose info.json was asked for lately: a deep-zoom viewer is on them.
         self._described: TTLCache[str, bool] = TTLCache(maxsize=4096, ttl=_SESSION_SECONDS)
         # URL path -> finished bytes: a repeated tile costs one stat(), no parsing, no disk read.
@@ -122,6 +127,7 @@ class ImageService:
         )
         self.hot_hits = 0
         self.hot_misses = 0
+        self.renders = 0  # derivatives made by the image pool (not found in any cache)
         self.limits = Limits(
             max_width=settings.max_width,
             max_height=settings.max_height,
@@ -259,9 +265,15 @@ class ImageService:
 
     async def render(self, derivative: Derivative) -> bytes:
         image = derivative.image
+        shared = self._shared_derivatives
+        group = derivative.group
 
         async def compute() -> bytes:
-            return await self._image_pool.submit(
+            if shared is not None:
+                data = await shared.get(group.type, group.source, derivative.key)
+                if data is not None:
+                    return data
+            data = await self._image_pool.submit(
                 render,
                 str(image.source.path),
                 image.source.identity,
@@ -273,5 +285,9 @@ class ImageService:
                 # of one document spread over the workers.
                 affinity=image.key,
             )
+            self.renders += 1
+            if shared is not None:
+                shared.put_soon(group.type, group.source, derivative.key, data)
+            return data
 
         return await self._derivatives.get_or_compute(derivative.key, compute, derivative.group)

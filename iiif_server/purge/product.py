@@ -12,12 +12,11 @@ import dataclasses
 import logging
 from typing import TYPE_CHECKING, Any
 
-from ..cache import DerivativeCache
 from ..errors import BadRequest
 from ..handlers.admin import PurgeHandler
 from ..products import Route
 from ..service import ImageService
-from ..workers import WorkerPool
+from .broadcast import RedisBroadcast
 from .journal import PurgeJournal
 from .local import LocalPurger, PurgeReport
 from .message import Purge
@@ -35,12 +34,16 @@ _CONFIRM_SECONDS = 10.0
 
 def purge_product(settings: Settings, server: Server) -> PurgeProduct:
     assert settings.admin_token is not None, "the admin API is off without a token"
+    shared = server.shared
+    broadcast = None
+    if shared is not None and shared.redis is not None:
+        broadcast = RedisBroadcast(shared.redis, shared.node)
     return PurgeProduct(
         settings.admin_token,
         PurgeJournal(settings.cache_path / "purge"),
         server.service,
-        server.image_pool,
-        server.derivatives,
+        LocalPurger(server.service, server.image_pool, server.derivatives, shared),
+        broadcast,
     )
 
 
@@ -52,35 +55,44 @@ class PurgeProduct:
         token: str,
         journal: PurgeJournal,
         service: ImageService,
-        image_pool: WorkerPool,
-        derivatives: DerivativeCache,
+        local: LocalPurger,
+        broadcast: RedisBroadcast | None = None,
     ) -> None:
         self._token = token
         self._journal = journal
         self._service = service
-        self._local = LocalPurger(service, image_pool, derivatives)
+        self._local = local
+        self._broadcast = broadcast
         self.received = 0  # purges asked for here
         self.followed = 0  # purges applied from other front processes
 
     async def start(self) -> None:
         self._journal.start(self._apply_published)
+        if self._broadcast is not None:
+            self._broadcast.start(self._apply_broadcast)
 
     async def stop(self) -> None:
+        if self._broadcast is not None:
+            await self._broadcast.stop()
         await self._journal.stop()
 
     def routes(self) -> list[Route]:
         return [(r"/admin/purge", PurgeHandler, {"token": self._token, "purger": self})]
 
     def health(self) -> dict[str, Any]:
-        return {"received": self.received, "followed": self.followed}
+        health = {"received": self.received, "followed": self.followed}
+        if self._broadcast is not None:
+            health["from_other_nodes"] = self._broadcast.received
+        return health
 
     async def purge(
         self, identifiers: list[str], type_name: str | None, everything: bool
     ) -> dict[str, Any]:
         """Apply here and publish; the JSON answer of the admin API."""
         purges = self.parse(identifiers, type_name, everything)
-        report = await self._local.apply(purges, files=True)
+        report = await self._local.apply(purges, files=True, shared=True)
         position = self._journal.publish(purges)
+        nodes = None if self._broadcast is None else await self._broadcast.publish(purges)
         self.received += len(purges)
         logger.info("purged %s", ", ".join(str(purge) for purge in purges[:10]))
         others = await self._journal.confirmed(position, _CONFIRM_SECONDS)
@@ -88,6 +100,7 @@ class PurgeProduct:
             "purged": [str(purge) for purge in purges],
             **dataclasses.asdict(report),
             "other_processes": dataclasses.asdict(others),
+            **({} if self._broadcast is None else {"other_nodes_listening": nodes}),
         }
 
     def parse(self, identifiers: list[str], type_name: str | None, everything: bool) -> list[Purge]:
@@ -99,6 +112,11 @@ class PurgeProduct:
             return [Purge(*self._service.parse_identifier(i)) for i in identifiers]
         except ValueError as error:
             raise BadRequest(str(error)) from None
+
+    async def _apply_broadcast(self, purges: list[Purge], files: bool) -> PurgeReport:
+        report = await self._local.apply(purges, files=files)
+        self.followed += len(purges)
+        return report
 
     async def _apply_published(self, purges: list[Purge]) -> PurgeReport:
         report = await self._local.apply(purges, files=False)

@@ -1,4 +1,5 @@
-"""GETs of objects in an S3-compatible store: byte ranges into memory, whole objects to disk.
+"""Requests to an S3-compatible store: byte ranges into memory, whole objects to disk,
+and the small objects of the shared derivative tier (whole GETs, PUTs, DELETEs, listings).
 
 Signed with SigV4 (sigv4.py) and sent with Tornado's own HTTP client, on the event
 loop. Chosen by measurement (bench/s3_clients.py, README): against SeaweedFS on
@@ -16,6 +17,7 @@ after connecting is UpstreamTimeout (504); anything else unexpected is UpstreamE
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import re
@@ -23,6 +25,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import quote
+from xml.etree import ElementTree
 
 from tornado.httpclient import HTTPClientError, HTTPRequest, HTTPResponse
 from tornado.simple_httpclient import HTTPTimeoutError, SimpleAsyncHTTPClient
@@ -31,7 +35,7 @@ from .. import __version__
 from ..errors import NotFound, ServerError, Unavailable, UpstreamError, UpstreamTimeout
 from .fetch import Exchange, Fetcher, HopPolicy, Validators
 from .s3_config import S3Settings
-from .sigv4 import Credentials, object_path, sign_get
+from .sigv4 import Credentials, object_path, sign
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +45,8 @@ RETRIES = (0.1, 0.3)
 _RETRIED_STATUSES = frozenset((429, 500, 502, 503, 504))
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 _ERROR_CODE = re.compile(rb"<Code>([A-Za-z]{1,64})</Code>")
+# Keys asked for per listing page (S3's own maximum).
+_LIST_PAGE = 1000
 
 
 class _Retry(Exception):
@@ -167,6 +173,73 @@ class S3Client:
 
         return await self._retried(attempt, label)
 
+    async def get_object(self, key: str, *, label: str) -> bytes | None:
+        """The whole (small) object, or None when there is none."""
+
+        async def attempt() -> bytes | None:
+            response = await self._send(self.url_for(key), {}, label)
+            if response.code == 200:
+                return response.body
+            if response.code == 404:
+                return None
+            raise self._status_error(response, label, False)
+
+        return await self._retried(attempt, label)
+
+    async def put_object(self, key: str, data: bytes, *, label: str) -> None:
+        async def attempt() -> None:
+            response = await self._send(
+                self.url_for(key), {"Content-Type": "application/octet-stream"}, label, body=data
+            )
+            if response.code != 200:
+                raise self._status_error(response, label, False)
+
+        await self._retried(attempt, label)
+
+    async def delete_object(self, key: str, *, label: str) -> None:
+        async def attempt() -> None:
+            response = await self._send(self.url_for(key), {}, label, method="DELETE")
+            if response.code not in (200, 204, 404):
+                raise self._status_error(response, label, False)
+
+        await self._retried(attempt, label)
+
+    async def list_keys(self, prefix: str, *, label: str, limit: int) -> list[str]:
+        """The keys under `prefix`, at most `limit` of them (in key order)."""
+        keys: list[str] = []
+        token: str | None = None
+        bucket_url = self.settings.base_url + "/" + quote(self.settings.bucket, safe="")
+        while len(keys) < limit:
+            query = {"list-type": "2", "max-keys": str(_LIST_PAGE), "prefix": prefix}
+            if token is not None:
+                query["continuation-token"] = token
+            # Canonical already: sorted names, values encoded as SigV4 encodes them.
+            url = (
+                bucket_url
+                + "?"
+                + "&".join(
+                    f"{name}={quote(value, safe='-_.~')}" for name, value in sorted(query.items())
+                )
+            )
+
+            async def attempt(url: str = url) -> HTTPResponse:
+                response = await self._send(url, {}, label)
+                if response.code != 200:
+                    raise self._status_error(response, label, False)
+                return response
+
+            page = await self._retried(attempt, label)
+            try:
+                root = ElementTree.fromstring(page.body)
+            except ElementTree.ParseError:
+                raise UpstreamError(f"{label}: the store's listing is not XML") from None
+            # `{*}`: with or without S3's XML namespace, as stores differ.
+            keys.extend(e.text or "" for e in root.iterfind("{*}Contents/{*}Key"))
+            token = root.findtext("{*}NextContinuationToken")
+            if root.findtext("{*}IsTruncated") != "true" or not token:
+                break
+        return keys[:limit]
+
     async def _retried(self, attempt: Callable[[], Awaitable[T]], label: str) -> T:
         async with self._fetcher.slot(label):
             for pause in (*RETRIES, None):
@@ -184,10 +257,23 @@ class S3Client:
         headers: dict[str, str],
         label: str,
         exchange: Exchange | None = None,
+        *,
+        method: str = "GET",
+        body: bytes | None = None,
     ) -> HTTPResponse:
+        payload = hashlib.sha256(body or b"").hexdigest()
         request = HTTPRequest(
             url,
-            headers=sign_get(url, self.settings.region, self._credentials, headers),
+            method=method,
+            body=body,
+            headers=sign(
+                method,
+                url,
+                self.settings.region,
+                self._credentials,
+                headers,
+                payload_sha256=payload,
+            ),
             connect_timeout=self.settings.connect_timeout,
             request_timeout=self.settings.timeout,
             follow_redirects=False,

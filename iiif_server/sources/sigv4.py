@@ -1,4 +1,7 @@
-"""AWS Signature Version 4 for the few S3 requests the server makes (GETs of one object).
+"""AWS Signature Version 4 for the few S3 requests the server makes.
+
+GETs of one object (sources), and the PUTs, DELETEs and listings of the shared
+derivative tier (`shared/`).
 
 Written out rather than taken from botocore: signing a GET is a few HMACs, and the
 requests themselves go through Tornado's client like every other fetch (see s3.py for
@@ -15,7 +18,7 @@ from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit
 
 _ALGORITHM = "AWS4-HMAC-SHA256"
-# The SHA-256 of an empty body: every request signed here is a GET.
+# The SHA-256 of an empty body (GET, DELETE, listings).
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
@@ -46,8 +49,23 @@ def sign_get(
     """`headers` plus those that authenticate a GET of `url` (already encoded, no
     query); every header given is signed. Without credentials: unsigned (a public bucket).
     """
+    return sign("GET", url, region, credentials, headers, now=now)
+
+
+def sign(
+    method: str,
+    url: str,
+    region: str,
+    credentials: Credentials | None,
+    headers: Mapping[str, str] | None = None,
+    *,
+    payload_sha256: str = EMPTY_SHA256,
+    now: datetime | None = None,
+) -> dict[str, str]:
+    """`sign_get` for any method; a query in `url` must already be canonical (its
+    parameters sorted and encoded as S3 does), and `payload_sha256` is the body's hash."""
     parts = urlsplit(url)
-    headers = {**(headers or {}), "x-amz-content-sha256": EMPTY_SHA256}
+    headers = {**(headers or {}), "x-amz-content-sha256": payload_sha256}
     if credentials is None:
         return headers
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
@@ -59,12 +77,12 @@ def sign_get(
     names = sorted(signed)
     canonical = "\n".join(
         (
-            "GET",
+            method,
             parts.path or "/",
             parts.query,
             "".join(f"{name}:{signed[name].strip()}\n" for name in names),
             ";".join(names),
-            EMPTY_SHA256,
+            payload_sha256,
         )
     )
     scope = f"{day}/{region}/s3/aws4_request"
