@@ -94,7 +94,10 @@ class Server:
         self.shared: SharedTiers | None = None
         if settings.shared_cache is not None or settings.shared_info is not None:
             self.shared = SharedTiers(
-                settings.shared_cache, settings.shared_info, settings.cache_path
+                settings.shared_cache,
+                settings.shared_info,
+                settings.source_path,
+                settings.cache_path,
             )
         self.service = ImageService(
             settings, self.size_pool, self.image_pool, self.derivatives, self.covers, self.shared

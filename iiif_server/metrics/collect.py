@@ -68,7 +68,8 @@ class Metrics:
         )
         self.cache = Counter(
             "iiif_cache_lookups",
-            "Cache lookups by cache (hot, disk, info, decoded) and result (hit, miss)",
+            "Cache lookups by cache (hot, disk, info, decoded, shared, shared_info)"
+            " and result (hit, miss)",
             ["cache", "result"],
             registry=self.registry,
         )
@@ -95,6 +96,14 @@ class Metrics:
         self.covers = Counter(
             "iiif_cover_lookups", "Identifiers asked of cover providers, by outcome",
             ["provider", "outcome"], registry=self.registry,
+        )  # fmt: skip
+        self.renders = Counter(
+            "iiif_renders", "Derivatives made by the image pool (found in no cache)",
+            registry=self.registry,
+        )  # fmt: skip
+        self.shared_errors = Counter(
+            "iiif_shared_errors", "Failed requests to a shared tier (derivatives, redis)",
+            ["tier"], registry=self.registry,
         )  # fmt: skip
         self._deltas = _Deltas()
         self._decoded = _Deltas()
@@ -160,11 +169,21 @@ class Metrics:
         service = server.service
         derivatives = server.derivatives
         infos = service.infos
-        for cache, hits, misses in (
+        lookups = [
             ("hot", service.hot_hits, service.hot_misses),
             ("disk", derivatives.hits, derivatives.misses),
             ("info", infos.hits, infos.misses),
-        ):
+        ]
+        self._count(self.renders, ("renders",), service.renders)
+        shared = server.shared
+        if shared is not None and shared.derivatives is not None:
+            tier = shared.derivatives
+            lookups.append(("shared", tier.hits, tier.misses))
+            self._count(self.shared_errors.labels("derivatives"), ("shared", 0), tier.link.errors)
+        if shared is not None and shared.redis is not None and shared.infos is not None:
+            lookups.append(("shared_info", shared.infos.hits, shared.infos.misses))
+            self._count(self.shared_errors.labels("redis"), ("shared", 1), shared.redis.link.errors)
+        for cache, hits, misses in lookups:
             self._count(self.cache.labels(cache, "hit"), ("cache", cache, "hit"), hits)
             self._count(self.cache.labels(cache, "miss"), ("cache", cache, "miss"), misses)
         for pool in (server.size_pool, server.image_pool):

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from ..errors import ServerError
@@ -35,9 +34,9 @@ MAX_PURGED = 100_000  # objects one purge lists at most
 
 
 class SharedDerivatives:
-    def __init__(self, settings: S3Settings, cache_path: Path) -> None:
+    def __init__(self, settings: S3Settings, names: SharedNames) -> None:
         self.settings = settings
-        self.names = SharedNames(cache_path)
+        self.names = names
         limits = FetchLimits(
             max_fetches=_MAX_WRITES + 8,
             max_waiting=256,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 from typing import Any
 
 from ..iiif.image import ImageInfo
@@ -22,9 +21,9 @@ TTL = 30 * 86400
 
 
 class SharedInfos:
-    def __init__(self, redis: RedisLink, cache_path: Path) -> None:
+    def __init__(self, redis: RedisLink, names: SharedNames) -> None:
         self._redis = redis
-        self._names = SharedNames(cache_path)
+        self._names = names
         self.hits = 0
         self.misses = 0
 

@@ -1,8 +1,9 @@
 """Names of shared entries that mean the same on every node.
 
-A source's local path is node-independent for images on a shared mount, but a
-download sits under each node's own `cache_path`: inside it, the path is taken
-relative to it, so nodes with the same configuration name the same source alike.
+A source's local path depends on where the node keeps its files: inside
+`source_path` (images on disk, downloads) or `cache_path`, a path is named
+relative to that folder, so nodes that mount the same images elsewhere still
+name them alike.
 """
 
 from __future__ import annotations
@@ -14,14 +15,18 @@ from ..cache_layout import sha256_hex, source_tag, type_tag
 
 
 class SharedNames:
-    def __init__(self, cache_path: Path) -> None:
-        self._cache_prefix = str(Path(cache_path).absolute()) + os.sep
+    def __init__(self, source_path: Path, cache_path: Path) -> None:
+        self._roots = [
+            (label, str(Path(root).absolute()) + os.sep)
+            for label, root in (("cache", cache_path), ("source", source_path))
+        ]
 
     def source(self, path: str) -> str:
-        """`path`, or `cache:` and its place under cache_path."""
+        """`path`, or `source:`/`cache:` and its place in that folder."""
         absolute = str(Path(path).absolute())
-        if absolute.startswith(self._cache_prefix):
-            return "cache:" + absolute[len(self._cache_prefix) :]
+        for label, root in self._roots:
+            if absolute.startswith(root):
+                return f"{label}:{absolute[len(root) :]}"
         return absolute
 
     def derivative(self, type_name: str, source_path: str, key: str) -> str:

@@ -13,6 +13,7 @@ from ..products import Route
 from ..sources.s3_config import S3Settings
 from .derivatives import SharedDerivatives
 from .infos import SharedInfos
+from .keys import SharedNames
 from .redis_link import RedisLink
 
 
@@ -25,11 +26,14 @@ def node_id(cache_path: Path) -> str:
 class SharedTiers:
     name = "shared"
 
-    def __init__(self, cache: S3Settings | None, info: str | None, cache_path: Path) -> None:
+    def __init__(
+        self, cache: S3Settings | None, info: str | None, source_path: Path, cache_path: Path
+    ) -> None:
         self.node = node_id(cache_path)
-        self.derivatives = None if cache is None else SharedDerivatives(cache, cache_path)
+        names = SharedNames(source_path, cache_path)
+        self.derivatives = None if cache is None else SharedDerivatives(cache, names)
         self.redis = None if info is None else RedisLink(info)
-        self.infos = None if self.redis is None else SharedInfos(self.redis, cache_path)
+        self.infos = None if self.redis is None else SharedInfos(self.redis, names)
 
     async def start(self) -> None:
         pass  # connections are made on first use, and remade after a failure
