@@ -43,7 +43,8 @@ class RedisBroadcast:
         self.received = 0
 
     async def publish(self, purges: Sequence[Purge]) -> int | None:
-        """Send `purges` to the other nodes; how many processes listened (None: Redis down)."""
+        """Send `purges` to the other nodes; how many processes listened, this one included
+        (None: Redis down)."""
         message = json.dumps(
             {
                 "id": secrets.token_hex(8),

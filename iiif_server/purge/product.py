@@ -100,7 +100,7 @@ class PurgeProduct:
             "purged": [str(purge) for purge in purges],
             **dataclasses.asdict(report),
             "other_processes": dataclasses.asdict(others),
-            **({} if self._broadcast is None else {"other_nodes_listening": nodes}),
+            **({} if self._broadcast is None else {"processes_listening": nodes}),
         }
 
     def parse(self, identifiers: list[str], type_name: str | None, everything: bool) -> list[Purge]:

@@ -189,7 +189,11 @@ class S3Client:
     async def put_object(self, key: str, data: bytes, *, label: str) -> None:
         async def attempt() -> None:
             response = await self._send(
-                self.url_for(key), {"Content-Type": "application/octet-stream"}, label, body=data
+                self.url_for(key),
+                {"Content-Type": "application/octet-stream"},
+                label,
+                method="PUT",
+                body=data,
             )
             if response.code != 200:
                 raise self._status_error(response, label, False)
