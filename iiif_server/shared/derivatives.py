@@ -44,7 +44,8 @@ class SharedDerivatives:
             total_timeout=settings.timeout,
             max_bytes=_MAX_OBJECT_BYTES,
         )
-        self._client = S3Client(settings, Fetcher(limits))
+        # No retries: a failed lookup is a render, cheaper than waiting to ask again.
+        self._client = S3Client(settings, Fetcher(limits), retries=())
         self.link = Link("shared derivative tier", f"{settings.base_url}/{settings.bucket}")
         self._writes: set[asyncio.Task[None]] = set()
         self.hits = 0

@@ -87,8 +87,10 @@ class S3Client:
         fetcher: Fetcher,
         *,
         environ: Mapping[str, str] | None = None,
+        retries: tuple[float, ...] = RETRIES,
     ) -> None:
         self.settings = settings
+        self._retries = retries
         self._fetcher = fetcher
         self._credentials = credentials_for(settings, os.environ if environ is None else environ)
         self._client: SimpleAsyncHTTPClient | None = None
@@ -246,7 +248,7 @@ class S3Client:
 
     async def _retried(self, attempt: Callable[[], Awaitable[T]], label: str) -> T:
         async with self._fetcher.slot(label):
-            for pause in (*RETRIES, None):
+            for pause in (*self._retries, None):
                 try:
                     return await attempt()
                 except _Retry as retry:
