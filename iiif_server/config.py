@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from .covers.config import CoversSettings, parse_covers
+from .resources.config import ResourcesSettings, parse_resources
 
 ENV_PREFIX = "IIIF_SERVER_"
 SOURCE_KINDS = ("disk", "web", "trusted_web", "isbn")
@@ -97,6 +98,7 @@ class Settings:
     cache_control: str = "public, max-age=86400"
     log_level: str = "info"
     covers: CoversSettings = field(default_factory=CoversSettings)
+    resources: ResourcesSettings = field(default_factory=ResourcesSettings)
 
 
 def _int(low: int, high: int | None = None) -> Callable[[str, Any], int]:
@@ -179,11 +181,19 @@ def _log_level(key: str, value: Any) -> str:
     return value.lower()
 
 
-def _covers(key: str, value: Any) -> CoversSettings:
-    try:
-        return parse_covers(value)
-    except ValueError as error:
-        raise ConfigError(f"{key}.{error}" if ": " in str(error) else f"{key}: {error}") from None
+def _section(parse: Callable[[Any], Any]) -> Callable[[str, Any], Any]:
+    """A product's own parser; its `ValueError('sub.key: why')` names `key.sub.key`."""
+
+    def check(key: str, value: Any) -> Any:
+        try:
+            return parse(value)
+        except ValueError as error:
+            message = str(error)
+            raise ConfigError(
+                f"{key}.{message}" if ": " in message else f"{key}: {message}"
+            ) from None
+
+    return check
 
 
 _CHECKS: dict[str, Callable[[str, Any], Any]] = {
@@ -226,7 +236,8 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "webp_method": _int(0, 6),
     "cache_control": _text,
     "log_level": _log_level,
-    "covers": _covers,
+    "covers": _section(parse_covers),
+    "resources": _section(parse_resources),
 }
 _TYPE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
