@@ -18,6 +18,7 @@ from .handlers.status import HealthHandler
 from .imaging.render import configure_worker
 from .imaging.warm_up import exercise_codecs
 from .products import Product
+from .resources.product import ResourcesProduct
 from .service import ImageService
 from .workers import WorkerPool
 
@@ -81,7 +82,12 @@ class Server:
             settings, self.size_pool, self.image_pool, self.derivatives, self.covers
         )
         # The other products, in route order (one mounted at `/` goes last).
-        self.products: list[Product] = []
+        self.products: list[Product] = [
+            # Last: its mount may be `/`, which matches every path the others leave.
+            ResourcesProduct(
+                settings.resources, self.image_pool, self.derivatives, settings.max_source_pixels
+            ),
+        ]
 
     async def start(self) -> None:
         """Load the derivative index and start the pools; call inside the running loop."""

@@ -1,0 +1,153 @@
+"""The resources API: book files, files inside ePubs and resized images, with ranges.
+
+HTTP only: the service says what a path is; this module sends the headers,
+decides 304s before any work, applies `Range`/`If-Range` and streams the
+body in chunks, waiting for each to reach the socket before reading the
+next, so a slow client holds one chunk of memory, not the file.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import zipfile
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import IO, Any
+from urllib.parse import quote
+
+from tornado.iostream import StreamClosedError
+
+from ..errors import SourceError
+from ..resources import ranges
+from ..resources.service import ResourceService, Target
+from .base import BaseHandler
+
+logger = logging.getLogger(__name__)
+
+CHUNK = 128 * 1024
+# Characters of a path kept as they are in Content-Location (matrix parameters among them).
+_LOCATION_SAFE = "/;=:!,@$&+~*'()"
+
+
+class ResourceHandler(BaseHandler):
+    def initialize(self, service: ResourceService) -> None:
+        self.service = service
+        self.settings_ = service.settings
+
+    def set_default_headers(self) -> None:
+        super().set_default_headers()
+        self.set_header(
+            "Access-Control-Expose-Headers",
+            "ETag, Content-Location, Content-Range, Content-Length, Accept-Ranges, Retry-After",
+        )
+        self.set_header("X-Content-Type-Options", "nosniff")
+
+    async def get(self, raw: str | None) -> None:
+        target = self.service.resolve(raw or "")
+        modified = datetime.fromtimestamp(target.located.mtime_ns // 1_000_000_000, UTC)
+        self._set_headers(target, modified)
+        if self.not_modified(target.etag, modified):
+            self.set_status(304)
+            self.clear_header("Content-Type")
+            return
+        body = None
+        if target.transform is not None:
+            body = await self.service.render(target)
+            total = len(body)
+        else:
+            total = target.size
+        chosen = ranges.parse(self.request.headers.get("Range"), total)
+        if chosen is not None and not ranges.if_range_allows(
+            self.request.headers.get("If-Range"), target.etag, int(modified.timestamp())
+        ):
+            chosen = None
+        if chosen is ranges.UNSATISFIABLE:
+            self.set_status(416)
+            self.set_header("Content-Range", f"bytes */{total}")
+            self.clear_header("Content-Type")
+            self.set_header("Content-Length", "0")
+            return
+        if not isinstance(chosen, list):
+            await self._send(target, body, [ranges.ByteRange(0, total - 1)] if total else [])
+            return
+        self.set_status(206)
+        if len(chosen) == 1:
+            self.set_header("Content-Range", chosen[0].content_range(total))
+            await self._send(target, body, chosen)
+            return
+        parts = ranges.Multipart.build(chosen, target.content_type, total)
+        self.set_header("Content-Type", parts.content_type)
+        await self._send(target, body, chosen, parts)
+
+    head = get
+
+    def _set_headers(self, target: Target, modified: datetime) -> None:
+        max_age = self.settings_.max_age
+        self.set_header("Content-Type", target.content_type)
+        self.set_header("Cache-Control", f"public, max-age={max_age}")
+        expires = datetime.fromtimestamp(time.time() + max_age, UTC)
+        self.set_header("Expires", format_datetime(expires, usegmt=True))
+        self.set_header("Last-Modified", format_datetime(modified, usegmt=True))
+        self.set_header("ETag", target.etag)
+        self.set_header("Accept-Ranges", "bytes")
+        location = f"{self.settings_.prefix}/{target.location}"
+        self.set_header("Content-Location", quote(location, safe=_LOCATION_SAFE))
+
+    async def _send(
+        self,
+        target: Target,
+        body: bytes | None,
+        parts: list[ranges.ByteRange],
+        multipart: ranges.Multipart | None = None,
+    ) -> None:
+        length = multipart.length if multipart else sum(part.length for part in parts)
+        self.set_header("Content-Length", str(length))
+        if self.request.method == "HEAD" or not parts:
+            return
+        if body is not None:
+            # A transform is small and already in memory: no file to read.
+            view = memoryview(body)
+            chunks = [[view[p.start : p.end + 1]] for p in parts]
+            await self._write_parts(chunks, multipart)
+            return
+        with self.service.open(target) as reader:
+            try:
+                await self._write_parts((_read(reader, part) for part in parts), multipart)
+            except (zipfile.BadZipFile, OSError, EOFError) as error:
+                # Headers are out: all that can be done is to cut the connection short.
+                logger.warning("%s: reading failed mid-body: %s", self.request.path, error)
+                connection: Any = self.request.connection
+                connection.close()
+
+    async def _write_parts(self, parts: Any, multipart: ranges.Multipart | None) -> None:
+        try:
+            for index, chunks in enumerate(parts):
+                if multipart is not None:
+                    self.write(multipart.heads[index])
+                for chunk in chunks:
+                    self.write(bytes(chunk) if isinstance(chunk, memoryview) else chunk)
+                    if len(chunk) >= CHUNK:
+                        await self.flush()
+            if multipart is not None:
+                self.write(multipart.tail)
+        except StreamClosedError:
+            return  # the client went away; a resumed download will ask for the rest
+
+
+def _read(reader: IO[bytes], part: ranges.ByteRange) -> Any:
+    """The bytes of `part`, in chunks; a file that shrank underneath is an error."""
+    reader.seek(part.start)
+    left = part.length
+    while left > 0:
+        chunk = reader.read(min(CHUNK, left))
+        if not chunk:
+            raise SourceError("the file is shorter than it was")
+        left -= len(chunk)
+        yield chunk
+
+
+def routes(service: ResourceService) -> list[tuple[str, Any, dict[str, Any]]]:
+    prefix = service.settings.prefix
+    return [(re.escape(prefix) + r"/(.*)", ResourceHandler, {"service": service})]
