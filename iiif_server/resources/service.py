@@ -194,7 +194,7 @@ class ResourceService:
     async def _compute(self, target: Target) -> bytes:
         assert target.transform is not None and target.source is not None
         transform = target.transform
-        source, region = self._reduced_copy(target)
+        source, region = self.reduced_copy(target)
         args = ((transform.width, transform.height), transform.output, transform.quality)
         affinity = target.located.path
         try:
@@ -218,7 +218,7 @@ class ResourceService:
         longest = max(target.source_size)
         return [side for side in self.settings.intermediate_sizes if side < longest]
 
-    def _reduced_copy(self, target: Target) -> tuple[Source, tuple[float, float, float, float]]:
+    def reduced_copy(self, target: Target) -> tuple[Source, tuple[float, float, float, float]]:
         """The smallest reduced copy with enough pixels for the output, else the original."""
         assert target.transform is not None and target.source is not None
         transform, (width, height) = target.transform, target.source_size
