@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from PIL import Image, JpegImagePlugin
 
@@ -62,9 +62,9 @@ def _opened(source: Source) -> Iterator[BinaryIO]:
             yield io.BytesIO(entry.read(source.max_bytes + 1)[: source.max_bytes])
 
 
-def probe_size(source: Source, max_pixels: int) -> tuple[int, int]:
+def probe_size(fp: IO[bytes], max_pixels: int) -> tuple[int, int]:
     """Width and height as shown (EXIF orientation applied), from the header alone."""
-    with reader.pillow_errors(max_pixels, "the image header cannot be read"), _opened(source) as fp:
+    with reader.pillow_errors(max_pixels, "the image header cannot be read"):
         image = reader.open_image(fp, FORMATS)
         reader.check_pixels(image.size, max_pixels)
         return orientation.stored_size(reader.read_orientation(image), image.size)

@@ -130,10 +130,13 @@ class ResourceService:
 
     def open(self, target: Target) -> IO[bytes]:
         """A reader of the file or entry (not of a transform)."""
-        if target.entry is not None:
-            return self.archives.open(target.entry)
+        return self._reader(target.located, target.entry)
+
+    def _reader(self, located: Located, entry: Entry | None) -> IO[bytes]:
+        if entry is not None:
+            return self.archives.open(entry)
         try:
-            return open(target.located.path, "rb")  # noqa: PTH123 (hot path; closed by the caller)
+            return open(located.path, "rb")  # noqa: PTH123 (hot path; closed by the caller)
         except OSError:
             raise NotFound("no such file") from None
 
@@ -174,7 +177,8 @@ class ResourceService:
         size = self._sizes.get(identity)
         if size is None:
             # The header only, right here: cheaper than a trip to a worker, once per file.
-            size = self._sizes[identity] = probe_size(source, self.max_pixels)
+            with self._reader(located, entry) as fp:
+                size = self._sizes[identity] = probe_size(fp, self.max_pixels)
         transform = params.resolve(size, settings.max_dimension, settings.jpeg_quality, output)
         location = f"params;{transform}/{path.text}"
         key = f"resources:{KEY_VERSION}:{identity}:{location}"

@@ -23,23 +23,13 @@ from iiif_server.handlers.resources import routes
 from iiif_server.resources.config import ResourcesSettings
 from iiif_server.resources.service import ResourceService
 from iiif_server.service import InProcessRunner
+from tests.imaging.images import BLUE, GREEN, RED, YELLOW, quadrants
 
 pytestmark = pytest.mark.gen_test(timeout=60)
 
-RED, GREEN, BLUE, YELLOW = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0)
 DATA = bytes(range(256)) * 4  # 1024 bytes
 CHAPTER = ("<p>" + "Call me Ishmael. " * 200 + "</p>").encode()
 LARGE = os.urandom(600 * 1024)
-
-
-def quadrants(size: tuple[int, int]) -> Image.Image:
-    """Four distinct colours: red top left, green top right, blue bottom left, yellow."""
-    w, h = size
-    image = Image.new("RGB", size, RED)
-    image.paste(GREEN, (w // 2, 0, w, h // 2))
-    image.paste(BLUE, (0, h // 2, w // 2, h))
-    image.paste(YELLOW, (w // 2, h // 2, w, h))
-    return image
 
 
 def png(image: Image.Image) -> bytes:
@@ -52,8 +42,8 @@ def png(image: Image.Image) -> bytes:
 def books(tmp_path: Path) -> Path:
     root = tmp_path / "books"
     (root / "sub").mkdir(parents=True)
-    (root / "quad.png").write_bytes(png(quadrants((400, 200))))
-    (root / "square.png").write_bytes(png(quadrants((400, 400))))
+    (root / "quad.png").write_bytes(png(quadrants(400, 200)))
+    (root / "square.png").write_bytes(png(quadrants(400, 400)))
     (root / "data.bin").write_bytes(DATA)
     (root / "large.bin").write_bytes(LARGE)
     (root / "secret.key").write_bytes(b"key")
@@ -66,7 +56,7 @@ def books(tmp_path: Path) -> Path:
         book.writestr("mimetype", "application/epub+zip", compress_type=zipfile.ZIP_STORED)
         book.writestr("OEBPS/ch1.xhtml", CHAPTER, compress_type=zipfile.ZIP_DEFLATED)
         book.writestr("OEBPS/style.css", "h1 { color: red }", compress_type=zipfile.ZIP_DEFLATED)
-        book.writestr("OEBPS/images/quad.png", png(quadrants((400, 200))))
+        book.writestr("OEBPS/images/quad.png", png(quadrants(400, 200)))
         book.writestr("OEBPS/content.key", b"key")
         book.writestr("OEBPS/big.bin", bytes(200_000), compress_type=zipfile.ZIP_DEFLATED)
     return root
