@@ -8,12 +8,13 @@ next, so a slow client holds one chunk of memory, not the file.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
 import zipfile
 from datetime import UTC, datetime
-from email.utils import format_datetime
+from email.utils import formatdate
 from typing import IO, Any
 from urllib.parse import quote
 
@@ -87,9 +88,8 @@ class ResourceHandler(BaseHandler):
         max_age = self.settings_.max_age
         self.set_header("Content-Type", target.content_type)
         self.set_header("Cache-Control", f"public, max-age={max_age}")
-        expires = datetime.fromtimestamp(time.time() + max_age, UTC)
-        self.set_header("Expires", format_datetime(expires, usegmt=True))
-        self.set_header("Last-Modified", format_datetime(modified, usegmt=True))
+        self.set_header("Expires", _http_date(int(time.time()) + max_age))
+        self.set_header("Last-Modified", _http_date(int(modified.timestamp())))
         self.set_header("ETag", target.etag)
         self.set_header("Accept-Ranges", "bytes")
         location = f"{self.settings_.prefix}/{target.location}"
@@ -134,6 +134,12 @@ class ResourceHandler(BaseHandler):
                 self.write(multipart.tail)
         except StreamClosedError:
             return  # the client went away; a resumed download will ask for the rest
+
+
+@functools.lru_cache(maxsize=256)
+def _http_date(seconds: int) -> str:
+    # Most requests fall in the same second as the one before: formatting is not free.
+    return formatdate(seconds, usegmt=True)
 
 
 def _read(reader: IO[bytes], part: ranges.ByteRange) -> Any:

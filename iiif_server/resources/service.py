@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any, Protocol, TypeVar
 
-from cachetools import LRUCache
+from cachetools import LRUCache, TTLCache
 
 from ..cache import DerivativeCache
 from ..errors import NotFound, ServerError
@@ -36,6 +36,10 @@ logger = logging.getLogger(__name__)
 # Bump when the output of transforms changes, so old derivatives are not served.
 KEY_VERSION = "1"
 _SIZES_REMEMBERED = 4096
+# Resolved names (symlinks followed) are trusted this long: a changed symlink
+# takes effect within it; size and mtime are still read on every request.
+_REAL_PATH_SECONDS = 2.0
+_REAL_PATHS_REMEMBERED = 4096
 # Reduced copies being made at once; beyond, a transform does not ask for more
 # (a later one will), so background work never fills the pool's queues.
 _MAX_BACKGROUND = 2
@@ -85,6 +89,7 @@ class ResourceService:
         self.root: str | None = None  # real path, set by start()
         self.archives = ArchiveIndex()
         self._sizes: LRUCache[str, tuple[int, int]] = LRUCache(_SIZES_REMEMBERED)
+        self._real_paths: TTLCache[str, str] = TTLCache(_REAL_PATHS_REMEMBERED, _REAL_PATH_SECONDS)
         self._background: dict[str, asyncio.Task[None]] = {}
 
     def start(self) -> None:
@@ -150,19 +155,27 @@ class ResourceService:
         max_bytes = self.settings.max_entry_bytes
         if path.inner is None:
             try:
-                return locate(self.root, path.segments), None, None
+                return self._locate(path.segments), None, None
             except NotFound:
                 source = transcoded_name(path.name)
                 if source is None:
                     raise
-                return locate(self.root, (*path.segments[:-1], source[0])), None, source[1]
-        archive = locate(self.root, path.segments)
+                return (
+                    self._locate((*path.segments[:-1], source[0])),
+                    None,
+                    source[1],
+                )
+        archive = self._locate(path.segments)
         name = "/".join(path.inner)
         source = transcoded_name(path.name)
         if source is not None and not self.archives.has(archive, name):
             inner = "/".join((*path.inner[:-1], source[0]))
             return archive, self.archives.entry(archive, inner, max_bytes), source[1]
         return archive, self.archives.entry(archive, name, max_bytes), None
+
+    def _locate(self, segments: tuple[str, ...]) -> Located:
+        assert self.root is not None
+        return locate(self.root, segments, self._real_paths)
 
     def _plan(
         self, path: RequestPath, located: Located, entry: Entry | None, output: str
