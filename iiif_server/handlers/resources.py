@@ -53,12 +53,11 @@ class ResourceHandler(BaseHandler):
             self.set_status(304)
             self.clear_header("Content-Type")
             return
-        body = None
         if target.transform is not None:
-            body = await self.service.render(target)
-            total = len(body)
+            body: bytes | None = await self.service.render(target)
         else:
-            total = target.size
+            body = self.service.small_body(target)
+        total = target.size if body is None else len(body)
         chosen = ranges.parse(self.request.headers.get("Range"), total)
         if chosen is not None and not ranges.if_range_allows(
             self.request.headers.get("If-Range"), target.etag, int(modified.timestamp())
@@ -107,7 +106,7 @@ class ResourceHandler(BaseHandler):
         if self.request.method == "HEAD" or not parts:
             return
         if body is not None:
-            # A transform is small and already in memory: no file to read.
+            # A transform or a small entry, already in memory: no file to read.
             view = memoryview(body)
             chunks = [[view[p.start : p.end + 1]] for p in parts]
             await self._write_parts(chunks, multipart)

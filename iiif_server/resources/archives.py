@@ -14,7 +14,10 @@ CRC check fails at the end), so no entry ever inflates past the limit.
 from __future__ import annotations
 
 import logging
+import os
+import struct
 import zipfile
+import zlib
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import IO
@@ -25,6 +28,9 @@ from .paths import Located
 logger = logging.getLogger(__name__)
 
 _ENCRYPTED = 0x1
+_LOCAL_HEADER = 30  # bytes before the name and extra field of a local file header
+_SMALL_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+SMALL_ENTRY = 128 * 1024  # compressed bytes read whole by `read_small`
 
 
 class EntryTooLarge(ServerError):
@@ -84,6 +90,34 @@ class ArchiveIndex:
         except (zipfile.BadZipFile, NotImplementedError, OSError) as error:
             logger.warning("%s: cannot read %s: %s", entry.archive.path, entry.info.filename, error)
             raise NotFound("the file in the archive cannot be read") from None
+
+    def read_small(self, entry: Entry) -> bytes | None:
+        """A small entry whole, in one read of the archive (None: stream it with `open`).
+
+        A preview reader's chapter is a few KB: one `pread` and one inflate
+        cost less than `zipfile`'s reader with its seeks and buffers.
+        """
+        info = entry.info
+        if info.compress_size > SMALL_ENTRY or info.compress_type not in _SMALL_METHODS:
+            return None
+        archive = self._archive(entry.archive)
+        assert archive.fp is not None
+        fd = archive.fp.fileno()
+        wanted = _LOCAL_HEADER + len(info.filename.encode()) + 256 + info.compress_size
+        data = os.pread(fd, wanted, info.header_offset)
+        if len(data) < _LOCAL_HEADER or data[:4] != b"PK\x03\x04":
+            raise NotFound("the file in the archive cannot be read")
+        name_length, extra_length = struct.unpack_from("<HH", data, 26)
+        start = _LOCAL_HEADER + name_length + extra_length
+        if len(data) < start + info.compress_size:
+            data = os.pread(fd, start + info.compress_size, info.header_offset)
+        raw = data[start : start + info.compress_size]
+        if info.compress_type == zipfile.ZIP_DEFLATED:
+            # Never more than the declared size, whatever the compressed data says.
+            raw = zlib.decompressobj(-zlib.MAX_WBITS).decompress(raw, info.file_size + 1)
+        if len(raw) != info.file_size or zlib.crc32(raw) != info.CRC:
+            raise NotFound("the file in the archive is damaged")
+        return raw
 
     def close(self) -> None:
         while self._open:

@@ -145,6 +145,10 @@ class ResourceService:
         except OSError:
             raise NotFound("no such file") from None
 
+    def small_body(self, target: Target) -> bytes | None:
+        """The whole of a small archive entry, read at once (None: stream it)."""
+        return None if target.entry is None else self.archives.read_small(target.entry)
+
     async def render(self, target: Target) -> bytes:
         """The bytes of a transform: from the derivative cache, or made in the image pool."""
         return await self.derivatives.get_or_compute(target.key, lambda: self._compute(target))

@@ -89,3 +89,37 @@ def test_a_file_that_is_not_a_zip_is_not_found(tmp_path: Path) -> None:
     (tmp_path / "fake.epub").write_bytes(b"not a zip at all")
     with pytest.raises(NotFound):
         ArchiveIndex().entry(locate(str(tmp_path), ("fake.epub",)), "a", 100)
+
+
+def test_small_entries_are_read_whole(tmp_path: Path) -> None:
+    path = tmp_path / "a.epub"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("stored.txt", b"plain", compress_type=zipfile.ZIP_STORED)
+        archive.writestr("ch1.xhtml", b"<p>chapter</p>" * 500, compress_type=zipfile.ZIP_DEFLATED)
+        info = zipfile.ZipInfo("long-extra.txt")
+        info.extra = struct.pack("<HH", 0xCAFE, 1000) + bytes(1000)  # past the first read
+        archive.writestr(info, b"extra", compress_type=zipfile.ZIP_DEFLATED)
+        archive.writestr("big.bin", os.urandom(200_000), compress_type=zipfile.ZIP_STORED)
+    index = ArchiveIndex()
+    located = locate(str(tmp_path), ("a.epub",))
+
+    def small(name: str) -> bytes | None:
+        return index.read_small(index.entry(located, name, 10**6))
+
+    assert small("stored.txt") == b"plain"
+    assert small("ch1.xhtml") == b"<p>chapter</p>" * 500
+    assert small("long-extra.txt") == b"extra"
+    assert small("big.bin") is None  # streamed instead
+
+
+def test_a_damaged_or_lying_small_entry_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "liar.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("bomb.txt", bytes(10**6))
+    data = bytearray(path.read_bytes())
+    central = data.rindex(b"PK\x01\x02")
+    struct.pack_into("<I", data, central + 24, 100)  # declares 100 bytes decompressed
+    path.write_bytes(bytes(data))
+    index = ArchiveIndex()
+    with pytest.raises(NotFound):
+        index.read_small(index.entry(locate(str(tmp_path), ("liar.zip",)), "bomb.txt", 1000))
