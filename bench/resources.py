@@ -89,10 +89,10 @@ def measure_resizes(port: int, books: Path, cover: Path, count: int) -> list[str
             connection, f"/resources/params;v=0;img:w=200;img:q={QUALITY}/{name}"
         )
         ours.append(seconds)
+        wait_idle(port)  # the reduced copies are made: the floor runs on a quiet server
         start = time.perf_counter()
         draft_thumbnail(str(books / name), 300)  # 3000x4500 into 300x300: 200x300
         floor.append(time.perf_counter() - start)
-        wait_idle(port)  # the reduced copies are made
         seconds, _ = timed_get(
             connection, f"/resources/params;v=0;img:w=120;img:q={QUALITY}/{name}"
         )
@@ -183,19 +183,30 @@ def nginx(root: Path, work: Path) -> Iterator[int]:
         process.wait()
 
 
-def download_mb_per_s(port: int, path: str, clients: int, size: int, repeats: int) -> float:
-    """Median MB/s of `clients` curl downloads of `path` at once."""
-    rates = []
+def download_mb_per_s(port: int, path: str, clients: int, size: int) -> float:
+    """MB/s of `clients` curl downloads of `path` at once."""
+    start = time.perf_counter()
+    downloads = [
+        subprocess.Popen(["curl", "-sf", "-o", "/dev/null", f"http://127.0.0.1:{port}{path}"])
+        for _ in range(clients)
+    ]
+    if any(download.wait() != 0 for download in downloads):
+        raise RuntimeError(f"a download of {path} failed")
+    return clients * size / 1e6 / (time.perf_counter() - start)
+
+
+def downloads(
+    port: int, nginx_port: int, pid: int, size: int, repeats: int
+) -> tuple[float, float, int]:
+    """Median MB/s of ours and of nginx, in turns, and our peak RSS while downloading."""
+    path = "/resources/large.epub"
+    ours, theirs, peak = [], [], 0
     for _ in range(repeats):
-        start = time.perf_counter()
-        downloads = [
-            subprocess.Popen(["curl", "-sf", "-o", "/dev/null", f"http://127.0.0.1:{port}{path}"])
-            for _ in range(clients)
-        ]
-        if any(download.wait() != 0 for download in downloads):
-            raise RuntimeError(f"a download of {path} failed")
-        rates.append(clients * size / 1e6 / (time.perf_counter() - start))
-    return statistics.median(rates)
+        theirs.append(download_mb_per_s(nginx_port, path, 10, size))
+        rss = PeakRss(pid)
+        ours.append(download_mb_per_s(port, path, 10, size))
+        peak = max(peak, rss.stop())
+    return statistics.median(ours), statistics.median(theirs), peak
 
 
 def row(name: str, value: str, versus: str) -> str:
@@ -230,11 +241,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             with bare_tornado(work, chapter) as bare_port:
                 bare_url = f"http://127.0.0.1:{bare_port}/chapter"
                 ours, bare = interleaved(url, bare_url, args.seconds, args.repeats)
-            rss = PeakRss(process.pid)
-            download = download_mb_per_s(port, "/resources/large.epub", 10, size, args.repeats)
-            peak = rss.stop()
-        with nginx(books, work) as nginx_port:
-            floor = download_mb_per_s(nginx_port, "/resources/large.epub", 10, size, args.repeats)
+            with nginx(books, work) as nginx_port:
+                download, floor, peak = downloads(port, nginx_port, process.pid, size, args.repeats)
         rows += [
             row("20 KB chapter from a 300-entry ePub, -c50", f"{ours:.0f} req/s",
                 f"{ours / bare:.2f}x bare Tornado (target >= 0.6x)"),
