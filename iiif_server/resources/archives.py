@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 _ENCRYPTED = 0x1
 _LOCAL_HEADER = 30  # bytes before the name and extra field of a local file header
 _SMALL_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
-SMALL_ENTRY = 128 * 1024  # compressed bytes read whole by `read_small`
+SMALL_ENTRY = 128 * 1024  # entries read whole by `read_small`, packed and unpacked
 
 
 class EntryTooLarge(ServerError):
@@ -98,7 +98,9 @@ class ArchiveIndex:
         cost less than `zipfile`'s reader with its seeks and buffers.
         """
         info = entry.info
-        if info.compress_size > SMALL_ENTRY or info.compress_type not in _SMALL_METHODS:
+        if max(info.compress_size, info.file_size) > SMALL_ENTRY or (
+            info.compress_type not in _SMALL_METHODS
+        ):
             return None
         archive = self._archive(entry.archive)
         assert archive.fp is not None

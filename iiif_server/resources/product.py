@@ -7,8 +7,9 @@ from typing import Any
 from ..cache import DerivativeCache
 from ..handlers.resources import routes
 from ..products import Route
+from ..service import TaskRunner
 from .config import ResourcesSettings
-from .service import ResourceService, TaskRunner
+from .service import ResourceService
 
 
 class ResourcesProduct:

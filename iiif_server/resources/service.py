@@ -14,15 +14,16 @@ import asyncio
 import hashlib
 import logging
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Any, Protocol, TypeVar
+from pathlib import Path
+from typing import IO, Any
 
 from cachetools import LRUCache, TTLCache
 
 from ..cache import DerivativeCache
 from ..errors import NotFound, ServerError
 from ..imaging.resize import Source, copy_size, make_intermediates, probe_size, resize
+from ..service import TaskRunner
 from .archives import ArchiveIndex, Entry
 from .config import ResourcesSettings
 from .matrix import MatrixParams, Transform
@@ -30,7 +31,6 @@ from .media import FORMAT_TYPES, content_type
 from .paths import OUTPUT_FORMATS, Located, RequestPath, extension, is_image, locate, split
 from .paths import transcoded as transcoded_name
 
-T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
 # Bump when the output of transforms changes, so old derivatives are not served.
@@ -43,10 +43,6 @@ _REAL_PATHS_REMEMBERED = 4096
 # Reduced copies being made at once; beyond, a transform does not ask for more
 # (a later one will), so background work never fills the pool's queues.
 _MAX_BACKGROUND = 2
-
-
-class TaskRunner(Protocol):
-    async def submit(self, fn: Callable[..., T], *args: Any, affinity: str | None = None) -> T: ...
 
 
 @dataclass(frozen=True)
@@ -108,7 +104,7 @@ class ResourceService:
 
     def health(self) -> dict[str, Any]:
         return {
-            "root": self.root,
+            "serving": self.root is not None and Path(self.root).is_dir(),
             "archives_open": len(self.archives),
             "archive_hits": self.archives.hits,
             "archive_misses": self.archives.misses,

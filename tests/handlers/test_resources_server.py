@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,7 @@ async def test_mounted_at_the_root_the_other_apis_win(
     (books / "iiif" / "3").mkdir(parents=True)
     response = await get(http_client, f"{base_url}/health")
     assert response.headers["Content-Type"].startswith("application/json")
+    assert json.loads(response.body)["resources"]["serving"] is True
     info = await get(http_client, f"{base_url}/iiif/3/red.jpg/info.json")
     assert info.code == 200 and info.headers["Content-Type"].startswith("application/ld+json")
     ok = await get(http_client, f"{base_url}/book.epub/OEBPS/ch1.xhtml")
