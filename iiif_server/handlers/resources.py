@@ -13,6 +13,7 @@ import logging
 import re
 import time
 import zipfile
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.utils import formatdate
 from typing import IO, Any
@@ -108,27 +109,31 @@ class ResourceHandler(BaseHandler):
         if body is not None:
             # A transform or a small entry, already in memory: no file to read.
             view = memoryview(body)
-            chunks = [[view[p.start : p.end + 1]] for p in parts]
-            await self._write_parts(chunks, multipart)
+            await self._write_parts((_slices(view, part) for part in parts), multipart)
             return
         with self.service.open(target) as reader:
             try:
                 await self._write_parts((_read(reader, part) for part in parts), multipart)
-            except (zipfile.BadZipFile, OSError, EOFError) as error:
+            except (zipfile.BadZipFile, OSError, EOFError, SourceError) as error:
                 # Headers are out: all that can be done is to cut the connection short.
                 logger.warning("%s: reading failed mid-body: %s", self.request.path, error)
                 connection: Any = self.request.connection
                 connection.close()
 
-    async def _write_parts(self, parts: Any, multipart: ranges.Multipart | None) -> None:
+    async def _write_parts(
+        self, parts: Iterator[Iterator[bytes]], multipart: ranges.Multipart | None
+    ) -> None:
+        buffered = 0
         try:
             for index, chunks in enumerate(parts):
                 if multipart is not None:
                     self.write(multipart.heads[index])
                 for chunk in chunks:
-                    self.write(bytes(chunk) if isinstance(chunk, memoryview) else chunk)
-                    if len(chunk) >= CHUNK:
+                    self.write(chunk)
+                    buffered += len(chunk)
+                    if buffered >= CHUNK:  # wait until the socket took it, then read on
                         await self.flush()
+                        buffered = 0
             if multipart is not None:
                 self.write(multipart.tail)
         except StreamClosedError:
@@ -141,7 +146,12 @@ def _http_date(seconds: int) -> str:
     return formatdate(seconds, usegmt=True)
 
 
-def _read(reader: IO[bytes], part: ranges.ByteRange) -> Any:
+def _slices(body: memoryview, part: ranges.ByteRange) -> Iterator[bytes]:
+    for start in range(part.start, part.end + 1, CHUNK):
+        yield bytes(body[start : min(start + CHUNK, part.end + 1)])
+
+
+def _read(reader: IO[bytes], part: ranges.ByteRange) -> Iterator[bytes]:
     """The bytes of `part`, in chunks; a file that shrank underneath is an error."""
     reader.seek(part.start)
     left = part.length
