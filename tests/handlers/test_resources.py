@@ -30,6 +30,7 @@ pytestmark = pytest.mark.gen_test(timeout=60)
 DATA = bytes(range(256)) * 4  # 1024 bytes
 CHAPTER = ("<p>" + "Call me Ishmael. " * 200 + "</p>").encode()
 LARGE = os.urandom(600 * 1024)
+PLATES = os.urandom(300_000)  # an entry too large to read whole: streamed
 
 
 def png(image: Image.Image) -> bytes:
@@ -58,7 +59,8 @@ def books(tmp_path: Path) -> Path:
         book.writestr("OEBPS/style.css", "h1 { color: red }", compress_type=zipfile.ZIP_DEFLATED)
         book.writestr("OEBPS/images/quad.png", png(quadrants(400, 200)))
         book.writestr("OEBPS/content.key", b"key")
-        book.writestr("OEBPS/big.bin", bytes(200_000), compress_type=zipfile.ZIP_DEFLATED)
+        book.writestr("OEBPS/big.bin", bytes(500_000), compress_type=zipfile.ZIP_DEFLATED)
+        book.writestr("OEBPS/plates.bin", PLATES, compress_type=zipfile.ZIP_DEFLATED)
     return root
 
 
@@ -67,7 +69,7 @@ def service(io_loop: IOLoop, tmp_path: Path, books: Path) -> Iterator[ResourceSe
     """The API alone, transforms run in this process: most tests need no worker pool."""
     derivatives = DerivativeCache(tmp_path / "cache", 10**8)
     derivatives.load()
-    settings = ResourcesSettings(root=books, max_entry_bytes=100_000)
+    settings = ResourcesSettings(root=books, max_entry_bytes=400_000)
     running = ResourceService(settings, InProcessRunner(), derivatives, 10**8)
     running.start()
     yield running
@@ -230,7 +232,16 @@ async def test_missing_and_refused_entries(http_client: AsyncHTTPClient, prefix:
         assert (await get(http_client, f"{prefix}/book.epub/{inner}")).code == 404, inner
     big = await get(http_client, f"{prefix}/book.epub/OEBPS/big.bin")
     assert big.code == 403
-    assert b"100000" in big.body
+    assert b"400000" in big.body
+
+
+async def test_a_large_entry_streams_with_ranges(http_client: AsyncHTTPClient, prefix: str) -> None:
+    url = f"{prefix}/book.epub/OEBPS/plates.bin"
+    whole = await get(http_client, url)
+    assert whole.code == 200 and whole.body == PLATES
+    ranged = await get(http_client, url, headers={"Range": "bytes=130000-140000,-10"})
+    assert ranged.code == 206
+    assert PLATES[130000:140001] in ranged.body and ranged.body.count(PLATES[-10:]) == 1
 
 
 # Safety
