@@ -70,7 +70,11 @@ class Server:
             task_timeout=settings.image_task_timeout,
             max_queue=settings.max_queue_per_worker,
             initializer=configure_worker,
-            initargs=(settings.image_cache_size_per_process, settings.max_source_pixels),
+            initargs=(
+                settings.image_cache_max_bytes,
+                settings.max_source_pixels,
+                settings.image_cache_size_per_process,
+            ),
         )
         self.derivatives = DerivativeCache(
             # Front processes share the folder; their budgets together bound it.

@@ -107,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"iiif-server: configuration error: {error}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
+    for warning in settings.warnings:
+        logging.getLogger("iiif_server.config").warning("%s", warning)
     if args.command == "check-config":
         print(f"configuration ok: {len(settings.types)} type(s), port {settings.http_port}")
         return 0

@@ -31,7 +31,7 @@ from .sources.registry import Identifier, SourceRegistry
 T = TypeVar("T")
 
 # Bump when the imaging output changes, so old derivatives are not served.
-CACHE_KEY_VERSION = "1"
+CACHE_KEY_VERSION = "2"  # 2: embedded ICC profiles are applied
 # Sources fetched from elsewhere have their own freshness rules (ttl): remembered
 # answers for them go back through the source after this long.
 _HOT_RECHECK_SECONDS = 60.0
@@ -57,6 +57,12 @@ class ResolvedImage:
     identifier: Identifier
     source: SourceFile
     info: ImageInfo
+
+    @property
+    def key(self) -> str:
+        """The file and its served page: one image of a multi-page source."""
+        page = self.info.page
+        return str(self.source.path) if page == 0 else f"{self.source.path}|page {page}"
 
 
 @dataclass(frozen=True)
@@ -101,7 +107,7 @@ class ImageService:
         self._image_pool = image_pool
         self._derivatives = derivatives
         self._infos = InfoCache(settings.info_cache_size, self._probe)
-        # Sources whose info.json was asked for lately: a deep-zoom viewer is on them.
+        # Images whose info.json was asked for lately: a deep-zoom viewer is on them.
         self._described: TTLCache[str, bool] = TTLCache(maxsize=4096, ttl=_SESSION_SECONDS)
         # URL path -> finished bytes: a repeated tile costs one stat(), no parsing, no disk read.
         self._hot: LRUCache[str, HotDerivative] = LRUCache(
@@ -112,6 +118,7 @@ class ImageService:
             max_height=settings.max_height,
             max_area=settings.max_area,
             allow_upscaling=settings.allow_upscaling,
+            confined_size=settings.confined_size,
         )
         self._encode_options = EncodeOptions(
             jpeg_quality=settings.jpeg_quality,
@@ -120,20 +127,20 @@ class ImageService:
             webp_method=settings.webp_method,
         )
 
-    async def _probe(self, source: SourceFile) -> ImageInfo:
+    async def _probe(self, source: SourceFile, page: int | None) -> ImageInfo:
         return await self._size_pool.submit(
-            probe, str(source.path), self._settings.max_source_pixels
+            probe, str(source.path), self._settings.max_source_pixels, page, self._settings.pdf_dpi
         )
 
     async def resolve(self, identifier_text: str) -> ResolvedImage:
         identifier = self._sources.parse(identifier_text)
         source = await self._sources.resolve(identifier)
-        info = await self._infos.get(source)
+        info = await self._infos.get(source, identifier.page)
         return ResolvedImage(identifier, source, info)
 
     def described(self, image: ResolvedImage) -> None:
         """Note that a viewer fetched this image's info.json (a zoom session may follow)."""
-        self._described[str(image.source.path)] = True
+        self._described[image.key] = True
 
     def info_options(self, image: ResolvedImage) -> InfoOptions:
         type_settings = image.identifier.type
@@ -158,10 +165,9 @@ class ImageService:
         request = parse_image_request(
             version, region, size, rotation, quality_format, image.info, self.limits
         )
-        # Keyed by the file, not the identifier: `a`, `a.jpg` and `type:a` share entries.
-        key = "|".join(
-            (CACHE_KEY_VERSION, str(image.source.path), image.source.identity, request.canonical)
-        )
+        # Keyed by the file and page, not the identifier: `a`, `a.jpg` and `type:a` share
+        # entries, and so do a TIFF's largest page and its number.
+        key = "|".join((CACHE_KEY_VERSION, image.key, image.source.identity, request.canonical))
         return Derivative(image, request, canonical_path(version, request, image.info), key)
 
     def hot(self, url_path: str) -> HotDerivative | None:
@@ -204,9 +210,10 @@ class ImageService:
                 image.info,
                 derivative.request,
                 self._encode_options,
-                str(image.source.path) in self._described,
-                # One identifier, one worker: its decoded-image cache is reused.
-                affinity=str(image.source.path),
+                image.key in self._described,
+                # One image, one worker: its decoded-image cache is reused. The pages
+                # of one document spread over the workers.
+                affinity=image.key,
             )
 
         return await self._derivatives.get_or_compute(derivative.key, compute)

@@ -43,10 +43,12 @@ class _Worker:
 _worker: _Worker | None = None
 
 
-def configure_worker(decoded_cache_bytes: int, max_pixels: int) -> None:
+def configure_worker(
+    decoded_cache_bytes: int, max_pixels: int, decoded_cache_images: int | None = None
+) -> None:
     """Pool initializer: this process's decoded-source cache and pixel limit."""
     global _worker
-    _worker = _Worker(DecodedCache(decoded_cache_bytes), max_pixels)
+    _worker = _Worker(DecodedCache(decoded_cache_bytes, decoded_cache_images), max_pixels)
     exercise_codecs()
 
 
@@ -182,7 +184,7 @@ def _decoded(
         finer //= 2
     else:
         if scale == 1 or (whole and decode.reduces_natively(info)):
-            worker.cache.make_room(-(-info.width // scale) * -(-info.height // scale) * 4)
+            worker.cache.make_room(-(-info.width // scale) * -(-info.height // scale) * 4, key)
             decoded = decode.decode(path, info, scale, worker.max_pixels)
         else:
             decoded = decode.reduce(_decoded(worker, path, identity, info, scale // 2, whole), 2)

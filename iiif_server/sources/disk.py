@@ -16,7 +16,7 @@ from .base import SourceFile
 # linked differently are seen after this).
 _REMEMBER_SECONDS = 2.0
 # Tried in this order when a name has no file of its own.
-EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".jp2", ".webp", ".gif")
+EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".jp2", ".webp", ".gif", ".pdf")
 
 
 class DiskSource:
