@@ -2,8 +2,9 @@
 
 A file or an entry of a zip (read whole, bounded) is opened with Pillow;
 JPEGs decode DCT-scaled (`draft`) to the smallest size that still has the
-pixels needed, then Lanczos resamples the region to the exact output, which
-is turned upright and encoded by `encode`. Regions and sizes arrive already
+pixels needed, an embedded ICC profile converts them to sRGB as in the IIIF
+decode, then Lanczos resamples the region to the exact output, which is
+turned upright and encoded by `encode`. Regions and sizes arrive already
 resolved (upright pixels); nothing here knows about URLs.
 
 `make_intermediates` makes the reduced copies (longest sides) that later
@@ -25,7 +26,7 @@ from PIL import Image, JpegImagePlugin
 
 from iiif_server import errors
 from iiif_server.imaging import orientation, reader
-from iiif_server.imaging.decode import to_working_mode
+from iiif_server.imaging.decode import in_srgb
 from iiif_server.imaging.encode import EncodeOptions, encode
 
 # Book images come as BMP too; it is a plain raster format, safe to decode here.
@@ -88,7 +89,7 @@ def resize(
         box = orientation.to_stored_box(turn, (edges[0], edges[1], edges[2], edges[3]), stored)
         out = orientation.stored_size(turn, size)
         sx, sy = _draft(image, stored, box, out)
-        pixels = to_working_mode(_loaded(image))
+        pixels = in_srgb(_loaded(image))
         scaled = (box[0] / sx, box[1] / sy, box[2] / sx, box[3] / sy)
         result = pixels.resize(out, Image.Resampling.LANCZOS, box=scaled)
         result = orientation.apply(result, turn)
@@ -115,7 +116,7 @@ def make_intermediates(
             return []
         first = copy_size(stored, longest, wanted[0])
         _draft(image, stored, (0, 0, *stored), first)
-        current = orientation.apply(to_working_mode(_loaded(image)), turn)
+        current = orientation.apply(in_srgb(_loaded(image)), turn)
         upright = orientation.stored_size(turn, stored)
         copies = []
         for side in wanted:

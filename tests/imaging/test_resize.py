@@ -13,7 +13,9 @@ from iiif_server import errors
 from iiif_server.imaging import resize as resizing
 from iiif_server.imaging.resize import Source, make_intermediates, probe_size, resize
 
+from .icc_profiles import delta_e, rgb_profile
 from .images import BLUE, GREEN, MAX_PIXELS, RED, YELLOW, exif_orientation, quadrants, save
+from .test_icc import LEAF, reference
 
 
 def colour_at(data: bytes, point: tuple[int, int]) -> tuple[int, ...]:
@@ -91,3 +93,15 @@ def test_reduced_copies_are_upright_and_below_the_source(tmp_path: Path) -> None
         Image.open(io.BytesIO(make_intermediates(Source(alpha), (100,), MAX_PIXELS)[0][1])).format
         == "PNG"
     )
+
+
+def test_an_embedded_profile_is_applied_as_in_the_iiif_decode(tmp_path: Path) -> None:
+    profile = rgb_profile()
+    expected = reference(LEAF, profile)
+    assert delta_e(expected, LEAF) > 10  # the profile matters: the test can fail
+    path = save(Image.new("RGB", (400, 200), LEAF), tmp_path / "adobe.png", icc_profile=profile)
+    data = resize(Source(path), (0, 0, 400, 200), (40, 20), "png", 85, MAX_PIXELS)
+    assert "icc_profile" not in Image.open(io.BytesIO(data)).info
+    assert delta_e(colour_at(data, (20, 10)), expected) < 1
+    copy = make_intermediates(Source(path), (100,), MAX_PIXELS)[0][1]
+    assert delta_e(colour_at(copy, (50, 25)), expected) < 2.5  # JPEG q95
