@@ -92,8 +92,7 @@ class ResourceHandler(BaseHandler):
         self.set_header("Last-Modified", _http_date(int(modified.timestamp())))
         self.set_header("ETag", target.etag)
         self.set_header("Accept-Ranges", "bytes")
-        location = f"{self.settings_.prefix}/{target.location}"
-        self.set_header("Content-Location", quote(location, safe=_LOCATION_SAFE))
+        self.set_header("Content-Location", _quoted(f"{self.settings_.prefix}/{target.location}"))
 
     async def _send(
         self,
@@ -105,6 +104,10 @@ class ResourceHandler(BaseHandler):
         length = multipart.length if multipart else sum(part.length for part in parts)
         self.set_header("Content-Length", str(length))
         if self.request.method == "HEAD" or not parts:
+            return
+        if multipart is None and length <= CHUNK:
+            # One small piece (a chapter, a cover): read at once, written with the headers.
+            self.write(self._small_piece(target, body, parts[0]))
             return
         if body is not None:
             # A transform or a small entry, already in memory: no file to read.
@@ -119,6 +122,16 @@ class ResourceHandler(BaseHandler):
                 logger.warning("%s: reading failed mid-body: %s", self.request.path, error)
                 connection: Any = self.request.connection
                 connection.close()
+
+    def _small_piece(self, target: Target, body: bytes | None, part: ranges.ByteRange) -> bytes:
+        if body is not None:
+            return body if part.length == len(body) else body[part.start : part.end + 1]
+        with self.service.open(target) as reader:
+            reader.seek(part.start)
+            data = reader.read(part.length)
+        if len(data) != part.length:
+            raise SourceError("the file is shorter than it was")
+        return data
 
     async def _write_parts(
         self, parts: Iterator[Iterator[bytes]], multipart: ranges.Multipart | None
@@ -138,6 +151,11 @@ class ResourceHandler(BaseHandler):
                 self.write(multipart.tail)
         except StreamClosedError:
             return  # the client went away; a resumed download will ask for the rest
+
+
+@functools.lru_cache(maxsize=4096)
+def _quoted(location: str) -> str:
+    return quote(location, safe=_LOCATION_SAFE)
 
 
 @functools.lru_cache(maxsize=256)

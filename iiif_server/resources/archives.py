@@ -4,7 +4,8 @@ Opening a zip reads its whole central directory (one record per entry).
 `ArchiveIndex` keeps the most recently used archives open, keyed by path,
 size and mtime, so a preview reader asking for one chapter after another
 reads the directory once; a changed file gets a fresh entry and its old one
-is closed. The index is bounded in archives and in entries over all of them.
+is closed. The index is bounded in archives and in entries over all of them; the small
+entries last read are kept inflated, bounded in bytes.
 
 An entry whose declared size exceeds the limit is refused before a byte is
 inflated. If the declared size lies, `zipfile` still stops at it (and the
@@ -57,9 +58,15 @@ class Entry:
 class ArchiveIndex:
     """The central directories of recently used archives, least recently used closed first."""
 
-    def __init__(self, max_archives: int = 64, max_entries: int = 500_000) -> None:
+    def __init__(
+        self, max_archives: int = 64, max_entries: int = 500_000, max_small_bytes: int = 16 * 2**20
+    ) -> None:
         self.max_archives = max_archives
         self.max_entries = max_entries
+        self.max_small_bytes = max_small_bytes
+        # Small entries already inflated, by entry identity (archive size and mtime in it).
+        self._small: OrderedDict[str, bytes] = OrderedDict()
+        self._small_bytes = 0
         self._open: OrderedDict[tuple[str, int, int], zipfile.ZipFile] = OrderedDict()
         self._entries = 0
         self.hits = 0
@@ -67,6 +74,11 @@ class ArchiveIndex:
 
     def __len__(self) -> int:
         return len(self._open)
+
+    @property
+    def inflated_bytes(self) -> int:
+        """Bytes of small entries kept inflated."""
+        return self._small_bytes
 
     def entry(self, archive: Located, name: str, max_bytes: int) -> Entry:
         """The entry `name`; NotFound when absent (or a folder), EntryTooLarge above `max_bytes`."""
@@ -95,13 +107,28 @@ class ArchiveIndex:
         """A small entry whole, in one read of the archive (None: stream it with `open`).
 
         A preview reader's chapter is a few KB: one `pread` and one inflate
-        cost less than `zipfile`'s reader with its seeks and buffers.
+        cost less than `zipfile`'s reader with its seeks and buffers, and the
+        most recently read ones are kept inflated (bounded in bytes).
         """
         info = entry.info
         if max(info.compress_size, info.file_size) > SMALL_ENTRY or (
             info.compress_type not in _SMALL_METHODS
         ):
             return None
+        key = entry.identity
+        data = self._small.get(key)
+        if data is not None:
+            self._small.move_to_end(key)
+            return data
+        data = self._inflate(entry)
+        self._small[key] = data
+        self._small_bytes += len(data)
+        while self._small_bytes > self.max_small_bytes:
+            self._small_bytes -= len(self._small.popitem(last=False)[1])
+        return data
+
+    def _inflate(self, entry: Entry) -> bytes:
+        info = entry.info
         archive = self._archive(entry.archive)
         assert archive.fp is not None
         fd = archive.fp.fileno()
@@ -125,6 +152,8 @@ class ArchiveIndex:
         while self._open:
             self._open.popitem(last=False)[1].close()
         self._entries = 0
+        self._small.clear()
+        self._small_bytes = 0
 
     def _archive(self, archive: Located) -> zipfile.ZipFile:
         key = (archive.path, archive.size, archive.mtime_ns)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import MutableMapping
 from dataclasses import dataclass
 
 from ..errors import BadRequest, NotFound
@@ -99,27 +98,23 @@ class Located:
         return f"{self.path}:{self.size}:{self.mtime_ns}"
 
 
-def locate(
-    root: str, segments: tuple[str, ...], real_paths: MutableMapping[str, str] | None = None
-) -> Located:
+def locate(root: str, segments: tuple[str, ...]) -> Located:
     """The regular file `root/segments...`; NotFound when absent or outside `root`.
 
     `root` must be a real path (symlinks resolved). Symlinks below it are
-    followed only while they lead to somewhere inside it. `real_paths` may
-    remember resolved names for a moment (a TTL cache): resolving costs a
-    system call per segment, and a reader asks for one book's files in bursts.
+    followed only while they lead to somewhere inside it.
     """
-    path = root + "/" + "/".join(segments)
-    real = real_paths.get(path) if real_paths is not None else None
-    if real is None:
-        real = os.path.realpath(path)
-        # A symlink may lead out of the root, or to a `.key` file under another name.
-        if not real.startswith(root + "/") or any(
-            part.lower().endswith(".key") for part in real[len(root) + 1 :].split("/")
-        ):
-            raise NotFound("no such file")
-        if real_paths is not None:
-            real_paths[path] = real
+    real = os.path.realpath(root + "/" + "/".join(segments))
+    # A symlink may lead out of the root, or to a `.key` file under another name.
+    if not real.startswith(root + "/") or any(
+        part.lower().endswith(".key") for part in real[len(root) + 1 :].split("/")
+    ):
+        raise NotFound("no such file")
+    return stat_file(real)
+
+
+def stat_file(real: str) -> Located:
+    """The file at the real path `real` as it is now; NotFound unless a regular file."""
     try:
         info = os.stat(real)  # noqa: PTH116 (hot path: no Path objects)
     except (OSError, ValueError):

@@ -28,7 +28,16 @@ from .archives import ArchiveIndex, Entry
 from .config import ResourcesSettings
 from .matrix import MatrixParams, Transform
 from .media import FORMAT_TYPES, content_type
-from .paths import OUTPUT_FORMATS, Located, RequestPath, extension, is_image, locate, split
+from .paths import (
+    OUTPUT_FORMATS,
+    Located,
+    RequestPath,
+    extension,
+    is_image,
+    locate,
+    split,
+    stat_file,
+)
 from .paths import transcoded as transcoded_name
 
 logger = logging.getLogger(__name__)
@@ -36,10 +45,11 @@ logger = logging.getLogger(__name__)
 # Bump when the output of transforms changes, so old derivatives are not served.
 KEY_VERSION = "1"
 _SIZES_REMEMBERED = 4096
-# Resolved names (symlinks followed) are trusted this long: a changed symlink
-# takes effect within it; size and mtime are still read on every request.
-_REAL_PATH_SECONDS = 2.0
-_REAL_PATHS_REMEMBERED = 4096
+# A resolved path is kept this long, checked against the file's size and mtime
+# on every use: a reader asks for one book's files in bursts, and resolving
+# costs a system call per segment. A changed symlink takes effect within it.
+_TARGET_SECONDS = 2.0
+_TARGETS_REMEMBERED = 4096
 # Reduced copies being made at once; beyond, a transform does not ask for more
 # (a later one will), so background work never fills the pool's queues.
 _MAX_BACKGROUND = 2
@@ -85,7 +95,7 @@ class ResourceService:
         self.root: str | None = None  # real path, set by start()
         self.archives = ArchiveIndex()
         self._sizes: LRUCache[str, tuple[int, int]] = LRUCache(_SIZES_REMEMBERED)
-        self._real_paths: TTLCache[str, str] = TTLCache(_REAL_PATHS_REMEMBERED, _REAL_PATH_SECONDS)
+        self._targets: TTLCache[str, Target] = TTLCache(_TARGETS_REMEMBERED, _TARGET_SECONDS)
         self._background: dict[str, asyncio.Task[None]] = {}
 
     def start(self) -> None:
@@ -115,6 +125,14 @@ class ResourceService:
         """The target of the path after the mount; NotFound or BadRequest when refused."""
         if self.root is None:
             raise NotFound("no such file")
+        known = self._targets.get(raw)
+        if known is not None and stat_file(known.located.path) == known.located:
+            return known
+        target = self._resolve(raw)
+        self._targets[raw] = target
+        return target
+
+    def _resolve(self, raw: str) -> Target:
         path = split(raw)
         located, entry, output = self._find(path)
         name = entry.info.filename if entry is not None else located.path
@@ -175,7 +193,7 @@ class ResourceService:
 
     def _locate(self, segments: tuple[str, ...]) -> Located:
         assert self.root is not None
-        return locate(self.root, segments, self._real_paths)
+        return locate(self.root, segments)
 
     def _plan(
         self, path: RequestPath, located: Located, entry: Entry | None, output: str

@@ -130,3 +130,14 @@ def test_a_damaged_small_entry_is_refused(tmp_path: Path) -> None:
     index = ArchiveIndex()
     with pytest.raises(NotFound):
         index.read_small(index.entry(locate(str(tmp_path), ("a.zip",)), "a.txt", 1000))
+
+
+def test_small_entries_kept_inflated_are_bounded_in_bytes(tmp_path: Path) -> None:
+    chapters = {f"ch{n}.xhtml": bytes([n]) * 1000 for n in range(10)}
+    located = make_zip(tmp_path / "a.epub", chapters)
+    index = ArchiveIndex(max_small_bytes=3500)
+    for _ in range(2):
+        for name, data in chapters.items():
+            assert index.read_small(index.entry(located, name, 10**6)) == data
+            assert index.inflated_bytes <= 3500
+    assert index.inflated_bytes == 3000
