@@ -398,3 +398,15 @@ async def test_parameters_are_ignored_for_other_files(
     response = await get(http_client, f"{prefix}/params;img:w=bad/data.bin")
     assert response.code == 200 and response.body == DATA
     assert response.headers["Content-Location"] == "/resources/data.bin"
+
+
+async def test_a_changed_file_is_served_anew_at_once(
+    http_client: AsyncHTTPClient, prefix: str, books: Path
+) -> None:
+    first = await get(http_client, f"{prefix}/sub/notes.txt")
+    path = books / "sub" / "notes.txt"
+    path.write_text("new notes")
+    os.utime(path, ns=(path.stat().st_mtime_ns + 10**9,) * 2)
+    second = await get(http_client, f"{prefix}/sub/notes.txt")
+    assert second.body == b"new notes"
+    assert second.headers["ETag"] != first.headers["ETag"]
