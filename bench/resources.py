@@ -80,6 +80,10 @@ def wait_idle(port: int) -> None:
 def measure_resizes(port: int, books: Path, cover: Path, count: int) -> list[str]:
     """Cold resizes alternating with the floor, then a new size from the reduced copies."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    # One request first, not measured: the first of a process loads Pillow's plugins.
+    os.link(cover, books / "warm-up.jpg")
+    timed_get(connection, "/resources/params;v=0;img:w=10/warm-up.jpg")
+    draft_thumbnail(str(books / "warm-up.jpg"), 10)
     ours, floor, reduced = [], [], []
     for n in range(count):
         name = f"cover-{n}-{time.monotonic_ns()}.jpg"
