@@ -220,7 +220,7 @@ def row(name: str, value: str, versus: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=5, help="duration of each wrk run")
-    parser.add_argument("--covers", type=int, default=8, help="cold resizes (medians compared)")
+    parser.add_argument("--covers", type=int, default=12, help="cold resizes (medians compared)")
     parser.add_argument(
         "--repeats", type=int, default=3, help="wrk runs of each, and runs of the 10 downloads"
     )
