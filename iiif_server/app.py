@@ -17,7 +17,10 @@ from .handlers.iiif import routes as iiif_routes
 from .handlers.status import HealthHandler
 from .imaging.render import configure_worker
 from .imaging.warm_up import exercise_codecs
+from .logs import access_log
+from .metrics.collect import Metrics
 from .products import Product
+from .purge.product import purge_product
 from .resources.product import ResourcesProduct
 from .service import ImageService
 from .workers import WorkerPool
@@ -33,6 +36,12 @@ class ServerApplication(tornado.web.Application):
         self.in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
+
+    def log_request(self, handler: tornado.web.RequestHandler) -> None:
+        access_log(handler)
+        metrics = self.settings.get("metrics")
+        if metrics is not None:
+            metrics.observe(handler)
 
     def request_started(self) -> None:
         self.in_flight += 1
@@ -86,12 +95,17 @@ class Server:
             settings, self.size_pool, self.image_pool, self.derivatives, self.covers
         )
         # The other products, in route order (one mounted at `/` goes last).
-        self.products: list[Product] = [
-            # Last: its mount may be `/`, which matches every path the others leave.
+        self.products: list[Product] = []
+        if settings.admin_token is not None:
+            self.products.append(purge_product(settings, self))
+        self.metrics = Metrics(self)
+        self.products.append(self.metrics)
+        # Last: its mount may be `/`, which matches every path the others leave.
+        self.products.append(
             ResourcesProduct(
                 settings.resources, self.image_pool, self.derivatives, settings.max_source_pixels
-            ),
-        ]
+            )
+        )
 
     async def start(self) -> None:
         """Load the derivative index and start the pools; call inside the running loop."""
@@ -121,5 +135,8 @@ class Server:
             *(route for product in self.products for route in product.routes()),
         ]
         return ServerApplication(
-            handlers, default_handler_class=NotFoundHandler, **tornado_settings
+            handlers,
+            default_handler_class=NotFoundHandler,
+            metrics=self.metrics,
+            **tornado_settings,
         )

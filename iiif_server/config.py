@@ -104,6 +104,9 @@ class Settings:
     webp_method: int = 0
     cache_control: str = "public, max-age=86400"
     log_level: str = "info"
+    log_format: str = "text"  # text | json: one JSON object a line
+    admin_token: str | None = None  # bearer token of /admin/...; None: no admin API
+    metrics_need_token: bool = False  # /metrics asks for the admin token too
     covers: CoversSettings = field(default_factory=CoversSettings)
     resources: ResourcesSettings = field(default_factory=ResourcesSettings)
     # Not a key: what the file says that works but deserves a word at start-up.
@@ -190,6 +193,19 @@ def _log_level(key: str, value: Any) -> str:
     return value.lower()
 
 
+def _log_format(key: str, value: Any) -> str:
+    if value not in ("text", "json"):
+        raise ConfigError(f"{key}: must be text or json, got {value!r}")
+    return str(value)
+
+
+def _admin_token(key: str, value: Any) -> str | None:
+    # Long enough that guessing it over HTTP is hopeless; compared in constant time.
+    if value is not None and (not isinstance(value, str) or len(value.strip()) < 16):
+        raise ConfigError(f"{key}: must be a string of at least 16 characters, or null")
+    return None if value is None else value.strip()
+
+
 def _confined_size(key: str, value: Any) -> ConfinedSize:
     if value == "clamp" or value == "error":
         return value  # type: ignore[no-any-return]
@@ -267,6 +283,9 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "webp_method": _int(0, 6),
     "cache_control": _text,
     "log_level": _log_level,
+    "log_format": _log_format,
+    "admin_token": _admin_token,
+    "metrics_need_token": _bool,
     "covers": _section(parse_covers),
     "resources": _section(parse_resources),
 }
@@ -372,6 +391,8 @@ def from_mapping(raw: Mapping[str, Any]) -> Settings:
         raise ConfigError(
             f"default_type: {settings.default_type!r} is not one of the configured types"
         )
+    if settings.metrics_need_token and settings.admin_token is None:
+        raise ConfigError("metrics_need_token: needs an admin_token")
     web_types = any(t.source != "disk" for t in settings.types.values())
     share = settings.source_cache_max_bytes // settings.processes
     if web_types and settings.max_source_bytes > share:

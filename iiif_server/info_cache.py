@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from cachetools import LRUCache
 
 from .iiif.image import ImageInfo
-from .sources.base import SourceFile
+from .sources.base import SourceFile, SourceScope
 
 Probe = Callable[[SourceFile, int | None], Awaitable[ImageInfo]]
 
@@ -26,16 +26,27 @@ class InfoCache:
         )
         self._probe = probe
         self._in_flight: dict[tuple[str, int | None, str], asyncio.Future[ImageInfo]] = {}
+        self.hits = 0
+        self.misses = 0  # probes started or joined
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def purge(self, scope: SourceScope) -> int:
+        """Forget the infos of the sources in `scope` (every page): probed again; how many."""
+        keys = [key for key in self._entries if scope.matches(key[0])]
+        for key in keys:
+            del self._entries[key]
+        return len(keys)
 
     async def get(self, source: SourceFile, page: int | None = None) -> ImageInfo:
         """The info of `page` (1-based; None: the default page) of the file."""
         path = (str(source.path), page)
         cached = self._entries.get(path)
         if cached is not None and cached[0] == source.identity:
+            self.hits += 1
             return cached[1]
+        self.misses += 1
         key = (*path, source.identity)
         running = self._in_flight.get(key)
         if running is not None:

@@ -11,11 +11,12 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Protocol, TypeVar
 
 from cachetools import LRUCache, TTLCache
 
-from .cache import DerivativeCache
+from .cache import DerivativeCache, Group
 from .config import Settings
 from .iiif.image import ImageInfo
 from .iiif.info import InfoOptions
@@ -24,7 +25,8 @@ from .iiif.request import ImageRequest, canonical_path, parse_image_request
 from .imaging.probe import probe
 from .imaging.render import EncodeOptions, render
 from .info_cache import InfoCache
-from .sources.base import SourceFile
+from .sources.base import SourceFile, SourceScope
+from .sources.fetch import Fetcher
 from .sources.isbn import CoverLookup
 from .sources.registry import Identifier, SourceRegistry
 
@@ -87,6 +89,11 @@ class Derivative:
     canonical: str  # canonical `{region}/{size}/{rotation}/{quality}.{format}` of the version
     key: str
 
+    @cached_property
+    def group(self) -> Group:
+        """What the derivative is made from, so that a purge of its source finds it."""
+        return Group(self.image.identifier.type.name, str(self.image.source.path))
+
     @property
     def etag(self) -> str:
         return '"' + hashlib.sha256(self.key.encode()).hexdigest()[:40] + '"'
@@ -113,6 +120,8 @@ class ImageService:
         self._hot: LRUCache[str, HotDerivative] = LRUCache(
             maxsize=settings.hot_cache_bytes, getsizeof=lambda entry: entry.nbytes
         )
+        self.hot_hits = 0
+        self.hot_misses = 0
         self.limits = Limits(
             max_width=settings.max_width,
             max_height=settings.max_height,
@@ -142,6 +151,10 @@ class ImageService:
         """Note that a viewer fetched this image's info.json (a zoom session may follow)."""
         self._described[image.key] = True
 
+    @property
+    def infos(self) -> InfoCache:
+        return self._infos
+
     def info_options(self, image: ResolvedImage) -> InfoOptions:
         type_settings = image.identifier.type
         return InfoOptions(
@@ -170,10 +183,37 @@ class ImageService:
         key = "|".join((CACHE_KEY_VERSION, image.key, image.source.identity, request.canonical))
         return Derivative(image, request, canonical_path(version, request, image.info), key)
 
+    def purge(self, type_name: str | None, name: str | None, *, files: bool) -> SourceScope:
+        """Forget an identifier, a type or (None) everything in this process's sources, infos
+        and hot copies; the scope of source files it reached, for the other caches.
+
+        `files`: also delete downloaded sources (once per source folder, not per process).
+        """
+        scope = self._sources.purge(type_name, name, files=files)
+        self._infos.purge(scope)
+        stale = [
+            url_path
+            for url_path, entry in self._hot.items()
+            if scope.matches(str(entry.derivative.image.source.path))
+        ]
+        for url_path in stale:
+            del self._hot[url_path]
+        return scope
+
+    @property
+    def fetcher(self) -> Fetcher:
+        return self._sources.fetcher
+
+    def parse_identifier(self, identifier: str) -> tuple[str, str]:
+        """(type, name) of an identifier, the default type filled in; NotFound if unknown."""
+        parsed = self._sources.parse(identifier)
+        return parsed.type.name, parsed.name
+
     def hot(self, url_path: str) -> HotDerivative | None:
         """The remembered answer for this exact URL path, if its source has not changed."""
         entry = self._hot.get(url_path)
         if entry is None:
+            self.hot_misses += 1
             return None
         source = entry.derivative.image.source
         try:
@@ -186,7 +226,9 @@ class ImageService:
         )
         if not fresh or time.monotonic() > entry.expires:
             self._hot.pop(url_path, None)
+            self.hot_misses += 1
             return None
+        self.hot_hits += 1
         return entry
 
     def remember(self, url_path: str, derivative: Derivative, body: bytes) -> None:
@@ -197,7 +239,7 @@ class ImageService:
             self._hot[url_path] = entry
 
     def cached(self, derivative: Derivative) -> bytes | None:
-        return self._derivatives.get(derivative.key)
+        return self._derivatives.get(derivative.key, derivative.group)
 
     async def render(self, derivative: Derivative) -> bytes:
         image = derivative.image
@@ -216,4 +258,4 @@ class ImageService:
                 affinity=image.key,
             )
 
-        return await self._derivatives.get_or_compute(derivative.key, compute)
+        return await self._derivatives.get_or_compute(derivative.key, compute, derivative.group)

@@ -8,7 +8,7 @@ from ..config import Settings, TypeSettings
 from ..covers.service import CoverService
 from ..covers.store import MemoryStore
 from ..errors import NotFound
-from .base import Source, SourceFile
+from .base import Source, SourceFile, SourceScope
 from .disk import DiskSource
 from .fetch import Fetcher, FetchLimits
 from .isbn import CoverLookup, CoverUrlLocator, IsbnSource
@@ -106,3 +106,18 @@ class SourceRegistry:
 
     async def resolve(self, identifier: Identifier) -> SourceFile:
         return await self._sources[identifier.type.name].resolve(identifier.name)
+
+    def purge(self, type_name: str | None, name: str | None, *, files: bool) -> SourceScope:
+        """Forget what the sources remember of `type_name:name`, of a type, or (None) of all.
+
+        The scope returned names the local files those identifiers may have been
+        served from. Raises NotFound for an unknown type, BadRequest for a bad name.
+        """
+        if type_name is None:
+            for each in self._sources.values():
+                each.purge(None, files=files)
+            return SourceScope(everything=True)
+        source = self._sources.get(type_name)
+        if source is None:
+            raise NotFound(f"unknown identifier type {type_name!r}")
+        return source.purge(name, files=files)
