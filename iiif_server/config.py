@@ -19,6 +19,7 @@ import yaml
 
 from .covers.config import CoversSettings, parse_covers
 from .iiif.params import ConfinedSize
+from .resources.config import ResourcesSettings, parse_resources
 from .sources.s3_config import S3_KEYS, S3Settings, parse_s3
 
 ENV_PREFIX = "IIIF_SERVER_"
@@ -109,6 +110,7 @@ class Settings:
     admin_token: str | None = None  # bearer token of /admin/...; None: no admin API
     metrics_need_token: bool = False  # /metrics asks for the admin token too
     covers: CoversSettings = field(default_factory=CoversSettings)
+    resources: ResourcesSettings = field(default_factory=ResourcesSettings)
     # Not a key: what the file says that works but deserves a word at start-up.
     warnings: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
@@ -226,11 +228,19 @@ def _page_delimiter(key: str, value: Any) -> str:
     return value
 
 
-def _covers(key: str, value: Any) -> CoversSettings:
-    try:
-        return parse_covers(value)
-    except ValueError as error:
-        raise ConfigError(f"{key}.{error}" if ": " in str(error) else f"{key}: {error}") from None
+def _section(parse: Callable[[Any], Any]) -> Callable[[str, Any], Any]:
+    """A product's own parser; its `ValueError('sub.key: why')` names `key.sub.key`."""
+
+    def check(key: str, value: Any) -> Any:
+        try:
+            return parse(value)
+        except ValueError as error:
+            message = str(error)
+            raise ConfigError(
+                f"{key}.{message}" if ": " in message else f"{key}: {message}"
+            ) from None
+
+    return check
 
 
 _CHECKS: dict[str, Callable[[str, Any], Any]] = {
@@ -278,7 +288,8 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "log_format": _log_format,
     "admin_token": _admin_token,
     "metrics_need_token": _bool,
-    "covers": _covers,
+    "covers": _section(parse_covers),
+    "resources": _section(parse_resources),
 }
 _TYPE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
