@@ -21,6 +21,7 @@ from .logs import access_log
 from .metrics.collect import Metrics
 from .products import Product
 from .purge.product import purge_product
+from .resources.product import ResourcesProduct
 from .service import ImageService
 from .shared.tiers import SharedTiers
 from .workers import WorkerPool
@@ -110,6 +111,12 @@ class Server:
             self.products.append(purge_product(settings, self))
         self.metrics = Metrics(self)
         self.products.append(self.metrics)
+        # Last: its mount may be `/`, which matches every path the others leave.
+        self.products.append(
+            ResourcesProduct(
+                settings.resources, self.image_pool, self.derivatives, settings.max_source_pixels
+            )
+        )
 
     async def start(self) -> None:
         """Load the derivative index and start the pools; call inside the running loop."""

@@ -19,6 +19,7 @@ import yaml
 
 from .covers.config import CoversSettings, parse_covers
 from .iiif.params import ConfinedSize
+from .resources.config import ResourcesSettings, parse_resources
 from .shared.config import parse_shared_cache, parse_shared_info
 from .sources.s3_config import S3_KEYS, S3Settings, parse_s3
 
@@ -110,6 +111,7 @@ class Settings:
     admin_token: str | None = None  # bearer token of /admin/...; None: no admin API
     metrics_need_token: bool = False  # /metrics asks for the admin token too
     covers: CoversSettings = field(default_factory=CoversSettings)
+    resources: ResourcesSettings = field(default_factory=ResourcesSettings)
     # Several nodes: a bucket of derivatives, and Redis for infos and purges (shared/).
     shared_cache: S3Settings | None = None
     shared_info: str | None = None
@@ -230,21 +232,17 @@ def _page_delimiter(key: str, value: Any) -> str:
     return value
 
 
-def _covers(key: str, value: Any) -> CoversSettings:
-    try:
-        return parse_covers(value)
-    except ValueError as error:
-        raise ConfigError(f"{key}.{error}" if ": " in str(error) else f"{key}: {error}") from None
+def _section(parse: Callable[[Any], Any]) -> Callable[[str, Any], Any]:
+    """A product's own parser; its `ValueError('sub.key: why')` names `key.sub.key`."""
 
-
-def _shared(parse: Callable[[Any], Any]) -> Callable[[str, Any], Any]:
     def check(key: str, value: Any) -> Any:
         try:
             return parse(value)
         except ValueError as error:
             message = str(error)
-            named = re.match(r"[a-z_]+: ", message) is not None  # names a key inside
-            raise ConfigError(f"{key}.{message}" if named else f"{key}: {message}") from None
+            raise ConfigError(
+                f"{key}.{message}" if ": " in message else f"{key}: {message}"
+            ) from None
 
     return check
 
@@ -294,9 +292,10 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "log_format": _log_format,
     "admin_token": _admin_token,
     "metrics_need_token": _bool,
-    "covers": _covers,
-    "shared_cache": _shared(parse_shared_cache),
-    "shared_info": _shared(parse_shared_info),
+    "covers": _section(parse_covers),
+    "resources": _section(parse_resources),
+    "shared_cache": _section(parse_shared_cache),
+    "shared_info": _section(parse_shared_info),
 }
 _TYPE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import format_datetime
 
 from ..config import Settings
 from ..iiif.info import CONTEXT, PROFILE, info_document
@@ -44,20 +44,6 @@ class IIIFHandler(BaseHandler):
         modified = datetime.fromtimestamp(int(image.source.mtime), UTC)
         self.set_header("Last-Modified", format_datetime(modified, usegmt=True))
         return modified
-
-    def not_modified(self, etag: str, modified: datetime) -> bool:
-        """Conditional requests are decided here, before any image work."""
-        if_none_match = self.request.headers.get("If-None-Match")
-        if if_none_match is not None:
-            tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-            return "*" in tags or etag in tags
-        since = self.request.headers.get("If-Modified-Since")
-        if since:
-            try:
-                return modified <= parsedate_to_datetime(since)
-            except (TypeError, ValueError):
-                return False
-        return False
 
 
 class BaseURIHandler(IIIFHandler):

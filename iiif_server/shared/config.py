@@ -19,10 +19,13 @@ SHARED_CONNECT_TIMEOUT = 0.5
 SHARED_TIMEOUT = 2.0
 
 
-def parse_shared_cache(raw: Any) -> S3Settings:
-    """ValueError naming the key (`url: ...`) for anything that is not a usable bucket."""
+def parse_shared_cache(raw: Any) -> S3Settings | None:
+    """None for null (not shared); ValueError naming the key (`url: ...`) for anything
+    that is not a usable bucket."""
+    if raw is None:
+        return None
     if not isinstance(raw, Mapping):
-        raise ValueError("must be a mapping with a url: s3://bucket/prefix")
+        raise ValueError("must be a mapping with a url (s3://bucket/prefix)")
     url = raw.get("url")
     if not isinstance(url, str):
         raise ValueError("url: must be s3://bucket/prefix")
@@ -48,7 +51,9 @@ def parse_shared_cache(raw: Any) -> S3Settings:
     return parse_s3({**fields, "bucket": parts.netloc, "prefix": prefix + "/" if prefix else ""})
 
 
-def parse_shared_info(raw: Any) -> str:
+def parse_shared_info(raw: Any) -> str | None:
+    if raw is None:
+        return None
     if not isinstance(raw, str) or urlsplit(raw).scheme not in ("redis", "rediss", "unix"):
         raise ValueError(f"must be a redis:// URL, got {raw!r}")
     return raw

@@ -21,6 +21,11 @@ def test_the_bucket_and_prefix_come_from_the_url() -> None:
     assert settings.shared_info == "redis://redis:6379/0"
 
 
+def test_null_shares_nothing() -> None:
+    settings = from_mapping({"shared_cache": None, "shared_info": None})
+    assert (settings.shared_cache, settings.shared_info) == (None, None)
+
+
 @pytest.mark.parametrize(
     ("raw", "named"),
     [
