@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from iiif_server.purge.broadcast import RedisBroadcast
+from iiif_server.purge.broadcast import CHANNEL, RedisBroadcast
 from iiif_server.purge.message import Purge
 from iiif_server.shared.redis_link import RedisLink
 from tests.covers.conftest import redis_server, redis_url
@@ -34,10 +34,12 @@ async def test_every_process_of_the_other_nodes_applies_it_one_deletes_files(
         broadcast.start(apply)
         broadcasts.append(broadcast)
     try:
-        for _ in range(100):
-            if await broadcasts[0].publish([Purge("sample", "x.jpg")]) == 3:
+        for _ in range(200):  # until all three listen
+            [(_, listening)] = await links[0].client.pubsub_numsub(CHANNEL)
+            if listening == 3:
                 break
-            await asyncio.sleep(0.05)  # until all three listen
+            await asyncio.sleep(0.02)
+        assert await broadcasts[0].publish([Purge("sample", "x.jpg")]) == 3
         for _ in range(100):
             if applied["b1"] and applied["b2"]:
                 break
