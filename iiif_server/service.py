@@ -267,10 +267,13 @@ class ImageService:
         image = derivative.image
         shared = self._shared_derivatives
         group = derivative.group
+        # A download's identity is its mtime here; other nodes know it by its ETag.
+        etag = None if shared is None else self._sources.store.etag_of(image.source)
+        identity = None if etag is None else (image.source.identity, "etag:" + etag)
 
         async def compute() -> bytes:
             if shared is not None:
-                data = await shared.get(group.type, group.source, derivative.key)
+                data = await shared.get(group.type, group.source, derivative.key, identity)
                 if data is not None:
                     return data
             data = await self._image_pool.submit(
@@ -287,7 +290,7 @@ class ImageService:
             )
             self.renders += 1
             if shared is not None:
-                shared.put_soon(group.type, group.source, derivative.key, data)
+                shared.put_soon(group.type, group.source, derivative.key, data, identity)
             return data
 
         return await self._derivatives.get_or_compute(derivative.key, compute, derivative.group)

@@ -31,6 +31,8 @@ _MAX_WRITES = 32  # background PUTs at once; more are dropped
 _MAX_OBJECT_BYTES = 64 * 2**20
 _DELETES_AT_ONCE = 16
 MAX_PURGED = 100_000  # objects one purge lists at most
+# (local, shared) identity of a source whose identity here is this node's own.
+Identity = tuple[str, str] | None
 
 
 class SharedDerivatives:
@@ -56,12 +58,15 @@ class SharedDerivatives:
     def _key(self, name: str) -> str:
         return self.settings.prefix + name
 
-    async def get(self, type_name: str, source_path: str, key: str) -> bytes | None:
-        """The shared derivative, or None (absent, or the bucket unavailable)."""
+    async def get(
+        self, type_name: str, source_path: str, key: str, identity: Identity = None
+    ) -> bytes | None:
+        """The shared derivative, or None (absent, or the bucket unavailable).
+        `identity`: see `SharedNames.derivative`."""
         if not self.link.available():
             self.misses += 1
             return None
-        name = self._key(self.names.derivative(type_name, source_path, key))
+        name = self._key(self.names.derivative(type_name, source_path, key, identity))
         try:
             data = await asyncio.wait_for(
                 self._client.get_object(name, label="shared derivative"), self.settings.timeout
@@ -77,14 +82,16 @@ class SharedDerivatives:
         self.hits += 1
         return data
 
-    def put_soon(self, type_name: str, source_path: str, key: str, data: bytes) -> None:
+    def put_soon(
+        self, type_name: str, source_path: str, key: str, data: bytes, identity: Identity = None
+    ) -> None:
         """Share `data` in the background (dropped when too many writes wait)."""
         if not data or len(data) > _MAX_OBJECT_BYTES or not self.link.available():
             return
         if len(self._writes) >= _MAX_WRITES:
             self.dropped += 1
             return
-        name = self._key(self.names.derivative(type_name, source_path, key))
+        name = self._key(self.names.derivative(type_name, source_path, key, identity))
         task = asyncio.ensure_future(self._put(name, data))
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)

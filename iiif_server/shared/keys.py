@@ -29,20 +29,20 @@ class SharedNames:
                 return f"{label}:{absolute[len(root) :]}"
         return absolute
 
-    def derivative(self, type_name: str, source_path: str, key: str) -> str:
+    def derivative(
+        self, type_name: str, source_path: str, key: str, identity: tuple[str, str] | None = None
+    ) -> str:
         """`{type}/{source}/{key}` tags: a purge lists one source's or one type's prefix.
 
         The derivative's key holds the source's local path: it is swapped for its
-        shared name before hashing.
+        shared name before hashing. `identity`, (local, shared): the same for the
+        source's identity (a download's mtime is this node's; its ETag is everyone's).
         """
         shared = self.source(source_path)
-        return "/".join(
-            (
-                type_tag(type_name),
-                source_tag(shared),
-                sha256_hex(key.replace(source_path, shared, 1)),
-            )
-        )
+        key = key.replace(source_path, shared, 1)
+        if identity is not None:
+            key = key.replace(f"|{identity[0]}|", f"|{identity[1]}|", 1)
+        return "/".join((type_tag(type_name), source_tag(shared), sha256_hex(key)))
 
     def source_prefix(self, type_name: str, source_path: str) -> str:
         return f"{type_tag(type_name)}/{source_tag(self.source(source_path))}/"

@@ -140,6 +140,14 @@ class SourceStore:
                 os.utime(self._sidecar(entry.file.path))
         return entry
 
+    def etag_of(self, file: SourceFile) -> str | None:
+        """The upstream ETag of the download `file` is, if this store holds it: the same
+        on every node, where the file's mtime (its identity here) is not."""
+        entry = self._index.get((file.path.parent.parent.name, file.path.name))
+        if entry is None or entry.file != file:
+            return None
+        return entry.validators.etag
+
     def temp_path(self, folder: str, url: str) -> Path:
         """A fresh temp file name in the directory where `url`'s entry will live."""
         directory = self._path(folder, _digest(url)).parent

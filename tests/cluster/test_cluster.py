@@ -93,6 +93,18 @@ def test_a_derivative_rendered_on_one_node_is_served_by_another_without_a_render
     assert nodes.health(second)["shared"]["redis"]["infos"]["hits"] >= 1
 
 
+def test_a_derivative_of_an_object_in_the_store_is_shared_too(nodes: Cluster) -> None:
+    # Each node downloads the object at its own time: shared by its ETag, not its mtime.
+    first, second = nodes.nodes[0], nodes.nodes[2]
+    path = tile("museum:object.jpg", "0,0,400,400", "100,")
+    status, _, made = first.get(path)
+    assert status == 200
+    _wait_for_shared_writes(nodes, first)
+    renders = nodes.renders(second)
+    assert second.get(path)[2] == made
+    assert nodes.renders(second) == renders
+
+
 def _wait_for_shared_writes(nodes: Cluster, node: object) -> None:
     for _ in range(200):
         health = nodes.health(node)  # type: ignore[arg-type]

@@ -158,7 +158,11 @@ def node_env(sources: Path, store: S3Store, redis_url: str, cache: Path) -> dict
 
 @contextmanager
 def cluster(workdir: Path, sources: Path, nodes: int = 3) -> Iterator[Cluster]:
-    """The whole topology; `sources` holds `sample/` (disk) images."""
+    """The whole topology; `sources` holds `sample/` (disk) images.
+
+    Every node gets its own copy of them (mtimes kept), as machines with their own
+    disks would, so its downloads of objects are its own too.
+    """
     with ExitStack() as stack:
         store = stack.enter_context(s3_store(workdir / "s3"))
         redis_dir = workdir / "redis"
@@ -169,7 +173,8 @@ def cluster(workdir: Path, sources: Path, nodes: int = 3) -> Iterator[Cluster]:
         for n in range(nodes):
             home = workdir / f"node{n + 1}"
             home.mkdir()
-            env = node_env(sources, store, f"redis://127.0.0.1:{redis_port}/0", home / "cache")
+            own = shutil.copytree(sources, home / "sources")
+            env = node_env(own, store, f"redis://127.0.0.1:{redis_port}/0", home / "cache")
             servers.append(stack.enter_context(live_server(home, env)))
         url = stack.enter_context(nginx(workdir / "nginx", [s.port for s in servers]))
         yield Cluster(url, servers, store, redis, sources, stack)

@@ -35,3 +35,14 @@ def test_derivatives_of_a_source_share_its_prefix_and_its_types(tmp_path: Path) 
     assert all(n.startswith(names.type_prefix("sample")) for n in (one, two, other))
     assert names.info(path, None, "1-2") != names.info(path, None, "1-3")  # changed file
     assert names.info(path, 2, "1-2").startswith(names.info_prefix(path))
+
+
+def test_a_downloads_identity_may_be_swapped_for_one_every_node_knows(tmp_path: Path) -> None:
+    a = SharedNames(tmp_path / "a", tmp_path / "ca")
+    b = SharedNames(tmp_path / "b", tmp_path / "cb")
+    path_a, path_b = str(tmp_path / "a" / "m" / "x"), str(tmp_path / "b" / "m" / "x")
+    key_a, key_b = f"2|{path_a}|10-111|full", f"2|{path_b}|10-222|full"
+    assert a.derivative("m", path_a, key_a) != b.derivative("m", path_b, key_b)
+    assert a.derivative("m", path_a, key_a, ("10-111", "etag:e")) == b.derivative(
+        "m", path_b, key_b, ("10-222", "etag:e")
+    )
