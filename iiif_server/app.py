@@ -17,6 +17,7 @@ from .handlers.iiif import routes as iiif_routes
 from .handlers.status import HealthHandler
 from .imaging.render import configure_worker
 from .imaging.warm_up import exercise_codecs
+from .lookup.product import LookupProduct
 from .products import Product
 from .service import ImageService
 from .workers import WorkerPool
@@ -82,6 +83,8 @@ class Server:
         )
         # The other products, in route order (one mounted at `/` goes last).
         self.products: list[Product] = []
+        if settings.lookup.enabled:
+            self.products.append(LookupProduct(settings.lookup, settings.cache_path))
 
     async def start(self) -> None:
         """Load the derivative index and start the pools; call inside the running loop."""

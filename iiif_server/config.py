@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from .covers.config import CoversSettings, parse_covers
+from .lookup.config import LookupSettings, parse_lookup
 
 ENV_PREFIX = "IIIF_SERVER_"
 SOURCE_KINDS = ("disk", "web", "trusted_web", "isbn")
@@ -97,6 +98,7 @@ class Settings:
     cache_control: str = "public, max-age=86400"
     log_level: str = "info"
     covers: CoversSettings = field(default_factory=CoversSettings)
+    lookup: LookupSettings = field(default_factory=LookupSettings)
 
 
 def _int(low: int, high: int | None = None) -> Callable[[str, Any], int]:
@@ -186,6 +188,13 @@ def _covers(key: str, value: Any) -> CoversSettings:
         raise ConfigError(f"{key}.{error}" if ": " in str(error) else f"{key}: {error}") from None
 
 
+def _lookup(key: str, value: Any) -> LookupSettings:
+    try:
+        return parse_lookup(value, parse_bytes)
+    except ValueError as error:
+        raise ConfigError(f"{key}.{error}" if ": " in str(error) else f"{key}: {error}") from None
+
+
 _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "base_url": _base_url,
     "host": _text,
@@ -227,6 +236,7 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "cache_control": _text,
     "log_level": _log_level,
     "covers": _covers,
+    "lookup": _lookup,
 }
 _TYPE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
