@@ -1,4 +1,4 @@
-"""Command line: `iiif-server serve | check-config | info | warm | covers`."""
+"""Command line: `iiif-server serve | check-config | info | warm | covers | lookup`."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from .config import ConfigError, Settings, load
 from .covers import commands as cover_commands
 from .errors import ServerError
 from .iiif.info import info_v3
+from .lookup import commands as lookup_commands
 from .service import ImageService, InProcessRunner
 
 logger = logging.getLogger("iiif_server")
@@ -98,6 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     warm_command.add_argument("identifiers", nargs="+", metavar="IDENTIFIER")
     cover_commands.add_commands(commands, common)
+    lookup_commands.add_commands(commands, common)
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["serve", *(argv if argv is not None else sys.argv[1:])])
@@ -120,6 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "covers":
         return cover_commands.run(args, settings.covers)
+    if args.command == "lookup":
+        return lookup_commands.run(args, settings.lookup, settings.cache_path)
     if args.command == "warm":
         from .warm import warm
 

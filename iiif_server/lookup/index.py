@@ -195,7 +195,11 @@ class Index:
     def lookup(self, identifier: str) -> dict[str, str] | None:
         """Every URL of `identifier` by mode, or None when the listing does not have it."""
         # An id from a URL may hold a lone surrogate: it matches nothing, and must not raise.
-        key = identifier.encode("utf-8", "surrogatepass")
+        found = self._find(identifier.encode("utf-8", "surrogatepass"))
+        return found[1] if found is not None else None
+
+    def _find(self, key: bytes) -> tuple[int, dict[str, str]] | None:
+        """The record number and URLs of `key`."""
         hashed = id_hash(key)
         tag = hashed >> 32
         table = self._table
@@ -206,9 +210,10 @@ class Index:
             if current == 0:
                 return None
             if current >> 32 == tag:
-                stored, urls = _parse_record(self._record((current & _LOW) - 1))
+                number = (current & _LOW) - 1
+                stored, urls = _parse_record(self._record(number))
                 if stored == key:
-                    return urls
+                    return number, urls
             slot = slot + 1 if slot + 1 < slots else 0
 
     def url(self, identifier: str, mode: str) -> tuple[bool, str | None]:
@@ -229,9 +234,9 @@ class Index:
             raw = zlib.decompress(self._map[self._starts[block] : self._starts[block + 1]])
             for index in range(_U32.unpack_from(raw)[0]):
                 key, urls = _parse_record(_unpack_record(raw, index))
-                identifier = key.decode()
-                if self.lookup(identifier) == urls:
-                    yield identifier, urls
+                found = self._find(key)
+                if found is not None and found[0] == block * BLOCK + index:
+                    yield key.decode(), urls
 
     def close(self) -> None:
         self._starts.release()
