@@ -78,9 +78,12 @@ def read_listing(
     stream: IO[bytes], counts: ListingCounts
 ) -> Iterator[tuple[str, list[tuple[str, str]]]]:
     """Yield `(id, [(mode, URL), ...])`, null and dropped URLs left out; fill `counts`."""
-    start = stream.read(64).lstrip()
-    if not start.startswith(b"{"):
-        raise ListingError("wrong shape: the listing is not a JSON object")
+    start = stream.read(64).lstrip()[:1]
+    if start != b"{":
+        # ijson would yield nothing from `[...]`: the shape is checked before it starts.
+        if start and start in b'["-0123456789tfn':
+            raise ListingError("wrong shape: the listing is not a JSON object")
+        raise ListingError("invalid JSON: the listing does not start with '{'")
     stream.seek(0)
     try:
         for identifier, entry in ijson.kvitems(stream, "", use_float=True, buf_size=1 << 20):

@@ -81,7 +81,8 @@ async def _download(
     """Stream the listing into `destination`: (status code, ETag, Last-Modified)."""
     limit = settings.max_listing_bytes
     received = 0
-    client = AsyncHTTPClient(force_instance=True, max_body_size=limit)
+    # Tornado's own body limit would cut without saying why: `write` enforces ours.
+    client = AsyncHTTPClient(force_instance=True, max_body_size=2**62)
     with destination.open("wb") as file:
 
         def write(chunk: bytes) -> None:
@@ -100,13 +101,12 @@ async def _download(
         )
         try:
             response = await client.fetch(request, raise_error=False)
+        except Exception as error:  # refused, timed out, cut short, too large, bad HTTP
+            if received > limit:  # raised in `write`, it reaches here as "Connection closed"
+                raise SyncFailed(f"the listing exceeds max_listing_bytes ({limit})") from None
+            raise SyncFailed(f"download failed: {error}") from None
         finally:
             client.close()
-    if response.code == 599:
-        error = response.error
-        if isinstance(error, _TooLarge) or "too l" in str(error):  # "too long", "too large"
-            raise SyncFailed(f"the listing is larger than max_listing_bytes ({limit})")
-        raise SyncFailed(f"download failed: {error}")
     if response.code not in (200, 304):
         raise SyncFailed(f"the editor answered HTTP {response.code}")
     return response.code, response.headers.get("ETag"), response.headers.get("Last-Modified")

@@ -84,7 +84,7 @@ def test_non_ascii_targets_travel_percent_encoded() -> None:
     [
         (b"[1, 2, 3]", "wrong shape"),
         (b'"a string"', "wrong shape"),
-        (b"", "wrong shape"),
+        (b"", "invalid JSON"),
         (b'{"book": "http://e.example/"}', "wrong shape"),
         (b'{"book": ["http://e.example/"]}', "wrong shape"),
         (b'{"book": {"edit": "http://e.example/"}', "invalid JSON"),  # cut short
