@@ -53,6 +53,7 @@ class SchemeStatus:
     last_success: float | None = None
     last_change: float | None = None  # when a new listing last replaced the old one
     last_error: str | None = None
+    last_duration: float | None = None  # seconds the last attempt took
     ids: int = 0
     urls: int = 0
     dropped_urls: int = 0

@@ -70,8 +70,10 @@ async def sync_scheme(
         return "failed"
     finally:
         listing.unlink(missing_ok=True)
+        status.last_duration = round(time.monotonic() - started, 3)
     status.last_success = status.last_attempt
     status.last_error = None
+    logger.info("lookup: %s %s, %d ids (%.1f s)", scheme, outcome, status.ids, status.last_duration)
     return outcome
 
 
