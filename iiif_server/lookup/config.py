@@ -62,8 +62,8 @@ def _listing_url(key: str, value: Any) -> str | None:
 
 
 def _schemes(key: str, value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list | tuple) or not value:
-        raise ValueError(f"{key}: must be a non-empty list of id schemes")
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"{key}: must be a list of id schemes")
     schemes = tuple(str(scheme) for scheme in value)
     for scheme in schemes:
         if not _SCHEME.fullmatch(scheme):

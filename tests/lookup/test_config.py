@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from iiif_server.config import ConfigError, from_mapping
+from iiif_server.config import ConfigError, from_mapping, load
+from iiif_server.lookup.config import LookupSettings
 
 LISTING = "https://editor.example/list-books-by-id/{scheme}.json"
 
@@ -63,3 +65,12 @@ def test_a_bad_value_names_its_key(lookup: dict[str, Any], key: str) -> None:
 def test_not_a_mapping() -> None:
     with pytest.raises(ConfigError, match=r"^lookup: must be a mapping"):
         from_mapping({"lookup": "on"})
+
+
+def test_the_example_documents_every_lookup_key() -> None:
+    example = Path(__file__).resolve().parents[2] / "config.example.yml"
+    text = example.read_text()
+    part = text[text.index("\nlookup:") :]
+    for key in LookupSettings.__dataclass_fields__:
+        assert f"\n  {key}:" in part, f"config.example.yml does not document lookup.{key}"
+    assert load(example, {}).lookup == LookupSettings()
