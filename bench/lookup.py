@@ -9,7 +9,7 @@ version, serves them from a local fake editor (sendfile, ETag, 304), then:
    the index file's mapped pages count once, shared between processes) of a
    server with `processes: 2`, lookup off, then on: after the first sync and
    after queries touched the index, and the peak while a second sync of the
-   changed listing runs (sampled every 0.1 s);
+   changed listing runs (sampled every 0.05 s);
 2. sync time (download and parse) of both syncs, from the shared status;
 3. latency of queries (two keep-alive connections, random listed ids) while
    that second sync runs, and outside it;
@@ -42,6 +42,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.covers import running  # noqa: E402
+from bench.run import PeakRss  # noqa: E402
 from tests.live import free_port  # noqa: E402
 
 SCHEME = "archive.org"
@@ -164,22 +165,6 @@ def tree_pss(root: int) -> int:
     return total
 
 
-class PeakPss:
-    def __init__(self, pid: int) -> None:
-        self.pid, self.peak, self._stop = pid, 0, threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.1):
-            self.peak = max(self.peak, tree_pss(self.pid))
-
-    def stop(self) -> int:
-        self._stop.set()
-        self._thread.join()
-        return self.peak
-
-
 class Probe:
     """Keep-alive connections asking for random listed ids; (wall time, seconds) per answer."""
 
@@ -294,7 +279,7 @@ def main() -> int:
             off = statistics.median(tree_pss(pid) for _ in range(5))
 
         with serve(work, "on", lookup, 2) as (port, pid):
-            peak = PeakPss(pid)
+            peak = PeakRss(pid, tree_pss)  # sampled every 0.05 s
             one = wait_status(port, lambda s: s["ids"] == options.ids and s["loaded"])
             warm = Probe(port, ids, connections=4)
             time.sleep(10)  # queries map the table and blocks they touch

@@ -48,6 +48,9 @@ async def sync_locked(
         await asyncio.sleep(0.2)
         lock = try_lock(folder / SYNC_LOCK)
     try:
+        # No sync runs on this machine but ours: a temporary file is a crashed one's.
+        for stale in folder.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
         results = {}
         for scheme in schemes:
             statuses = read_status(folder)  # `lookup sync` may have written it meanwhile
@@ -58,6 +61,10 @@ async def sync_locked(
         return results
     finally:
         os.close(lock)
+
+
+def _jitter() -> float:
+    return random.uniform(1 - JITTER, 1 + JITTER)
 
 
 class Leader:
@@ -83,8 +90,13 @@ class Leader:
                 if self._lock is not None:
                     due = [s for s in self.settings.schemes if self._due[s] <= time.time()]
                     if due:
-                        await sync_locked(self.settings, self.folder, due)
-                        self._schedule_from_status()
+                        started = time.time()
+                        try:
+                            await sync_locked(self.settings, self.folder, due)
+                        except OSError as error:  # the status could not be written
+                            logger.error("lookup: sync failed: %s", error)
+                        for scheme in due:
+                            self._due[scheme] = started + self.settings.interval * _jitter()
                         self.on_sync()
                 await asyncio.sleep(TICK)
         finally:
@@ -96,9 +108,8 @@ class Leader:
             last = statuses.get(scheme, SchemeStatus()).last_attempt
             if last is None:
                 self._due[scheme] = 0.0
-            elif self._due.get(scheme, 0.0) <= last:
-                jitter = random.uniform(1 - JITTER, 1 + JITTER)
-                self._due[scheme] = last + self.settings.interval * jitter
+            else:
+                self._due[scheme] = last + self.settings.interval * _jitter()
 
     def release(self) -> None:
         if self._lock is not None:

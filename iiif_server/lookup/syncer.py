@@ -64,7 +64,7 @@ async def sync_scheme(
             status.etag, status.last_modified = etag, modified
             status.last_change = status.last_attempt
             outcome = "changed"
-    except SyncFailed as error:
+    except (SyncFailed, OSError) as error:  # OSError: a file of ours could not be written
         status.last_error = str(error)
         logger.warning("lookup: sync of %s failed: %s", scheme, error)
         return "failed"
