@@ -85,24 +85,40 @@ def read_listing(
             raise ListingError("wrong shape: the listing is not a JSON object")
         raise ListingError("invalid JSON: the listing does not start with '{'")
     stream.seek(0)
+    # The loop runs two million times: checks that pass for plain ASCII come first.
+    plain_url = _PLAIN_URL.fullmatch
+    good_modes: set[str] = set()
+    ids = urls_kept = dropped_urls = dropped_ids = 0
     try:
         for identifier, entry in ijson.kvitems(stream, "", use_float=True, buf_size=1 << 20):
-            if not isinstance(entry, dict):
+            if type(entry) is not dict:
                 raise ListingError(f"wrong shape: the entry of {identifier[:80]!r} is no object")
-            if not _valid_id(identifier):
-                counts.dropped_ids += 1
+            short_ascii = identifier.isascii() and 0 < len(identifier) <= MAX_ID_BYTES
+            if not short_ascii and not _valid_id(identifier):
+                dropped_ids += 1
                 continue
             urls = []
             for mode, value in entry.items():
                 if value is None:
                     continue
-                target = redirect_target(value) if _MODE.fullmatch(mode) else None
+                if mode not in good_modes:
+                    if not _MODE.fullmatch(mode):
+                        dropped_urls += 1
+                        continue
+                    if len(good_modes) < 1000:
+                        good_modes.add(mode)
+                if type(value) is str and len(value) <= MAX_URL_CHARS and plain_url(value):
+                    urls.append((mode, value))
+                    continue
+                target = redirect_target(value)
                 if target is None:
-                    counts.dropped_urls += 1
+                    dropped_urls += 1
                     continue
                 urls.append((mode, target))
-            counts.ids += 1
-            counts.urls += len(urls)
+            ids += 1
+            urls_kept += len(urls)
             yield identifier, urls
     except ijson.JSONError as error:
         raise ListingError(f"invalid JSON: {str(error)[:200]}") from None
+    counts.ids, counts.urls = ids, urls_kept
+    counts.dropped_urls, counts.dropped_ids = dropped_urls, dropped_ids

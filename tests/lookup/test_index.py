@@ -82,3 +82,20 @@ def test_a_cut_or_foreign_file_is_refused(tmp_path: Path) -> None:
     for name in ("cut", "foreign", "tiny"):
         with pytest.raises(CorruptIndex):
             Index(tmp_path / f"{name}.index")
+
+
+def test_blocks_after_the_training_use_the_dictionary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("iiif_server.lookup.index.TRAINING_RECORDS", 2000)
+    listing = entries(2500)  # the first 2000 train the dictionary, the rest use it too
+    writer = IndexWriter(tmp_path / "trained.index")
+    for identifier, urls in listing:
+        writer.add(identifier, urls)
+    writer.finish({})
+    assert writer._dictionary  # trained, not the empty fallback of small listings
+    index = Index(tmp_path / "trained.index")
+    for identifier, urls in listing[::7]:
+        assert index.lookup(identifier) == dict(urls)
+    assert len(dict(index.items())) == len(listing)
+    index.close()
