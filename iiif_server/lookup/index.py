@@ -240,6 +240,7 @@ class Index:
 
     def _find(self, key: bytes) -> tuple[int, dict[str, str]] | None:
         """The record number and URLs of `key`."""
+        # The hot path of every query: one function, few calls.
         hashed = id_hash(key)
         tag = hashed >> 32
         table = self._table
@@ -251,22 +252,19 @@ class Index:
                 return None
             if current >> 32 == tag:
                 number = (current & _LOW) - 1
-                stored, urls = _parse_record(self._record(number))
-                if stored == key:
-                    return number, urls
+                block, index = divmod(number, BLOCK)
+                raw = self._decompress(self._map[self._starts[block] : self._starts[block + 1]])
+                record = _unpack_record(raw, index)
+                if record[1 : 1 + record[0]] == key and record[0] == len(key):
+                    return number, _parse_record(record)[1]
             slot = slot + 1 if slot + 1 < slots else 0
 
     def url(self, identifier: str, mode: str) -> tuple[bool, str | None]:
         """(the listing has the id, its URL for `mode` or None)."""
-        urls = self.lookup(identifier)
-        if urls is None:
+        found = self._find(identifier.encode("utf-8", "surrogatepass"))
+        if found is None:
             return False, None
-        return True, urls.get(mode)
-
-    def _record(self, number: int) -> bytes:
-        block, index = divmod(number, BLOCK)
-        raw = self._decompress(self._map[self._starts[block] : self._starts[block + 1]])
-        return _unpack_record(raw, index)
+        return True, found[1].get(mode)
 
     def items(self) -> Iterator[tuple[str, dict[str, str]]]:
         """Every id with its URLs (a replaced duplicate left out), in listing order."""
