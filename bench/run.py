@@ -108,7 +108,7 @@ def server(sources: Path, cache: Path, **env: str) -> Iterator[tuple[int, subpro
         IIIF_SERVER_HTTP_PORT=str(port),
         IIIF_SERVER_SOURCE_PATH=str(sources),
         IIIF_SERVER_CACHE_PATH=str(cache),
-        IIIF_SERVER_IMAGE_CACHE_SIZE_PER_PROCESS=str(DECODED_BUDGET_MB),
+        IIIF_SERVER_IMAGE_CACHE_MAX_BYTES=f"{DECODED_BUDGET_MB}MiB",
         IIIF_SERVER_LOG_LEVEL="info",  # the access log on, as in production
     )
     environment.update(env)

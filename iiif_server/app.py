@@ -17,8 +17,11 @@ from .handlers.iiif import routes as iiif_routes
 from .handlers.status import HealthHandler
 from .imaging.render import configure_worker
 from .imaging.warm_up import exercise_codecs
+from .logs import access_log
 from .lookup.product import LookupProduct
+from .metrics.collect import Metrics
 from .products import Product
+from .purge.product import purge_product
 from .service import ImageService
 from .workers import WorkerPool
 
@@ -33,6 +36,12 @@ class ServerApplication(tornado.web.Application):
         self.in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
+
+    def log_request(self, handler: tornado.web.RequestHandler) -> None:
+        access_log(handler)
+        metrics = self.settings.get("metrics")
+        if metrics is not None:
+            metrics.observe(handler)
 
     def request_started(self) -> None:
         self.in_flight += 1
@@ -70,7 +79,11 @@ class Server:
             task_timeout=settings.image_task_timeout,
             max_queue=settings.max_queue_per_worker,
             initializer=configure_worker,
-            initargs=(settings.image_cache_size_per_process, settings.max_source_pixels),
+            initargs=(
+                settings.image_cache_max_bytes,
+                settings.max_source_pixels,
+                settings.image_cache_size_per_process,
+            ),
         )
         self.derivatives = DerivativeCache(
             # Front processes share the folder; their budgets together bound it.
@@ -83,6 +96,10 @@ class Server:
         )
         # The other products, in route order (one mounted at `/` goes last).
         self.products: list[Product] = []
+        if settings.admin_token is not None:
+            self.products.append(purge_product(settings, self))
+        self.metrics = Metrics(self)
+        self.products.append(self.metrics)
         if settings.lookup.enabled:
             self.products.append(LookupProduct(settings.lookup, settings.cache_path))
 
@@ -114,5 +131,8 @@ class Server:
             *(route for product in self.products for route in product.routes()),
         ]
         return ServerApplication(
-            handlers, default_handler_class=NotFoundHandler, **tornado_settings
+            handlers,
+            default_handler_class=NotFoundHandler,
+            metrics=self.metrics,
+            **tornado_settings,
         )

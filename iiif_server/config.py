@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from .covers.config import CoversSettings, parse_covers
+from .iiif.params import ConfinedSize
 from .lookup.config import LookupSettings, parse_lookup
 
 ENV_PREFIX = "IIIF_SERVER_"
@@ -73,7 +74,10 @@ class Settings:
     size_pool_size: int = 1
     image_pool_size: int = 2
     info_cache_size: int = 4096
-    image_cache_size_per_process: int = 512 * 2**20
+    # Decoded images kept by each image worker (None: as many as fit in
+    # image_cache_max_bytes, which bounds them in every case).
+    image_cache_size_per_process: int | None = None
+    image_cache_max_bytes: int = 512 * 2**20
     max_queue_per_worker: int = 32
     image_task_timeout: float = 60.0
     size_task_timeout: float = 10.0
@@ -90,15 +94,23 @@ class Settings:
     max_height: int = 10000
     max_area: int = 50_000_000
     allow_upscaling: bool = True
+    confined_size: ConfinedSize = "clamp"
     max_source_pixels: int = 400_000_000
+    page_delimiter: str = ";"  # `books:scan.pdf;12` is page 12
+    pdf_dpi: int = 150
     jpeg_quality: int = 90
     png_compress_level: int = 1
     webp_quality: int = 90
     webp_method: int = 0
     cache_control: str = "public, max-age=86400"
     log_level: str = "info"
+    log_format: str = "text"  # text | json: one JSON object a line
+    admin_token: str | None = None  # bearer token of /admin/...; None: no admin API
+    metrics_need_token: bool = False  # /metrics asks for the admin token too
     covers: CoversSettings = field(default_factory=CoversSettings)
     lookup: LookupSettings = field(default_factory=LookupSettings)
+    # Not a key: what the file says that works but deserves a word at start-up.
+    warnings: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
 
 def _int(low: int, high: int | None = None) -> Callable[[str, Any], int]:
@@ -181,6 +193,39 @@ def _log_level(key: str, value: Any) -> str:
     return value.lower()
 
 
+def _log_format(key: str, value: Any) -> str:
+    if value not in ("text", "json"):
+        raise ConfigError(f"{key}: must be text or json, got {value!r}")
+    return str(value)
+
+
+def _admin_token(key: str, value: Any) -> str | None:
+    # Long enough that guessing it over HTTP is hopeless; compared in constant time.
+    if value is not None and (not isinstance(value, str) or len(value.strip()) < 16):
+        raise ConfigError(f"{key}: must be a string of at least 16 characters, or null")
+    return None if value is None else value.strip()
+
+
+def _confined_size(key: str, value: Any) -> ConfinedSize:
+    if value == "clamp" or value == "error":
+        return value  # type: ignore[no-any-return]
+    raise ConfigError(f"{key}: must be clamp or error, got {value!r}")
+
+
+def _page_delimiter(key: str, value: Any) -> str:
+    # Letters and digits belong to names; ':' '/' '%' and spaces to the identifier's syntax.
+    if (
+        not isinstance(value, str)
+        or not 1 <= len(value) <= 4
+        or any(c.isalnum() or c.isspace() or c in ":/%" for c in value)
+    ):
+        raise ConfigError(
+            f"{key}: must be 1 to 4 characters, no letters, digits, spaces, ':', '/' or '%', "
+            f"got {value!r}"
+        )
+    return value
+
+
 def _covers(key: str, value: Any) -> CoversSettings:
     try:
         return parse_covers(value)
@@ -210,8 +255,7 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "size_pool_size": _int(1, 256),
     "image_pool_size": _int(1, 256),
     "info_cache_size": _int(1),
-    # The seed server's value is a bare number of megabytes.
-    "image_cache_size_per_process": lambda k, v: parse_bytes(k, v, bare_unit=2**20),
+    "image_cache_max_bytes": _positive_bytes,
     "max_queue_per_worker": _int(1),
     "image_task_timeout": _seconds,
     "size_task_timeout": _seconds,
@@ -228,20 +272,26 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "max_height": _int(1),
     "max_area": _int(1),
     "allow_upscaling": _bool,
+    "confined_size": _confined_size,
     "max_source_pixels": _int(1),
+    "page_delimiter": _page_delimiter,
+    "pdf_dpi": _int(10, 2400),
     "jpeg_quality": _int(1, 100),
     "png_compress_level": _int(0, 9),
     "webp_quality": _int(0, 100),
     "webp_method": _int(0, 6),
     "cache_control": _text,
     "log_level": _log_level,
+    "log_format": _log_format,
+    "admin_token": _admin_token,
+    "metrics_need_token": _bool,
     "covers": _covers,
     "lookup": _lookup,
 }
 _TYPE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
 
-def _type_settings(name: str, raw: Any) -> TypeSettings:
+def _type_settings(name: str, raw: Any, warnings: list[str]) -> TypeSettings:
     prefix = f"types.{name}"
     if not _TYPE_NAME.fullmatch(name):
         raise ConfigError(f"{prefix}: a type name may hold only letters, digits, '_', '.', '-'")
@@ -260,6 +310,12 @@ def _type_settings(name: str, raw: Any) -> TypeSettings:
         )
     url = _optional_text(f"{prefix}.url", raw.get("url"))
     regex = _optional_text(f"{prefix}.regex", raw.get("regex"))
+    if source == "web" and url is None and regex is not None:
+        # The seed server's README wrote trusted_web types this way.
+        source = "trusted_web"
+        warnings.append(
+            f"{prefix}: 'source: web' with a regex and no url is read as 'source: trusted_web'"
+        )
     if source == "web":
         if url is None or "{name}" not in url:
             raise ConfigError(f"{prefix}.url: a web type needs a url template containing {{name}}")
@@ -287,27 +343,55 @@ def _type_settings(name: str, raw: Any) -> TypeSettings:
     )
 
 
-def _types(key: str, raw: Any) -> dict[str, TypeSettings]:
-    if not isinstance(raw, Mapping) or not raw:
-        raise ConfigError(f"{key}: must be a non-empty mapping of type name to settings")
-    return {str(name): _type_settings(str(name), value) for name, value in raw.items()}
+def _types(key: str, raw: Any, warnings: list[str]) -> dict[str, TypeSettings]:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{key}: must be a mapping of type name to settings")
+    if not raw:
+        warnings.append(f"{key}: no types are configured: every identifier is a 404")
+    return {str(name): _type_settings(str(name), value, warnings) for name, value in raw.items()}
+
+
+def _image_cache_size(key: str, value: Any, values: dict[str, Any]) -> None:
+    """A bare integer counts images, as in the seed server; a size with a unit is bytes."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        values[key] = None if value is None else _int(1)(key, value)
+        return
+    if "image_cache_max_bytes" in values:
+        raise ConfigError(f"{key}: a size in bytes here and image_cache_max_bytes: give one")
+    values["image_cache_max_bytes"] = _positive_bytes(key, value)
 
 
 def from_mapping(raw: Mapping[str, Any]) -> Settings:
     """Validate a mapping of settings (from YAML and the environment) into `Settings`."""
     values: dict[str, Any] = {}
-    for key, value in raw.items():
+    warnings: list[str] = []
+    # The byte budget first: a byte size under image_cache_size_per_process may not repeat it.
+    keys = sorted(raw, key=lambda k: k != "image_cache_max_bytes")
+    for key in keys:
+        value = raw[key]
         if key == "types":
-            values[key] = _types(key, value)
+            values[key] = _types(key, value, warnings)
+        elif key == "image_cache_size_per_process":
+            _image_cache_size(key, value, values)
         elif key in _CHECKS:
             values[key] = _CHECKS[key](key, value)
         else:
             raise ConfigError(f"{key}: unknown configuration key")
-    settings = Settings(**values)
+    if "types" in values and "default_type" not in values:
+        # The built-in default type belongs to the built-in types: a file that
+        # names its own types has identifiers without a colon unknown.
+        values["default_type"] = None
+    settings = Settings(**values, warnings=tuple(warnings))
     if settings.default_type is not None and settings.default_type not in settings.types:
         raise ConfigError(
             f"default_type: {settings.default_type!r} is not one of the configured types"
         )
+    if settings.metrics_need_token and settings.admin_token is None:
+        raise ConfigError("metrics_need_token: needs an admin_token")
     web_types = any(t.source != "disk" for t in settings.types.values())
     share = settings.source_cache_max_bytes // settings.processes
     if web_types and settings.max_source_bytes > share:

@@ -8,39 +8,53 @@ from collections.abc import Awaitable, Callable
 from cachetools import LRUCache
 
 from .iiif.image import ImageInfo
-from .sources.base import SourceFile
+from .sources.base import SourceFile, SourceScope
 
-Probe = Callable[[SourceFile], Awaitable[ImageInfo]]
+Probe = Callable[[SourceFile, int | None], Awaitable[ImageInfo]]
 
 
 class InfoCache:
-    """An LRU of `ImageInfo` keyed by path and checked against the file's identity.
+    """An LRU of `ImageInfo` keyed by path and page, checked against the file's identity.
 
     Concurrent first requests for one file share a single probe; the table of
     probes in flight holds only running ones, so it is bounded by the requests.
     """
 
     def __init__(self, maxsize: int, probe: Probe) -> None:
-        self._entries: LRUCache[str, tuple[str, ImageInfo]] = LRUCache(maxsize=maxsize)
+        self._entries: LRUCache[tuple[str, int | None], tuple[str, ImageInfo]] = LRUCache(
+            maxsize=maxsize
+        )
         self._probe = probe
-        self._in_flight: dict[tuple[str, str], asyncio.Future[ImageInfo]] = {}
+        self._in_flight: dict[tuple[str, int | None, str], asyncio.Future[ImageInfo]] = {}
+        self.hits = 0
+        self.misses = 0  # probes started or joined
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    async def get(self, source: SourceFile) -> ImageInfo:
-        path = str(source.path)
+    def purge(self, scope: SourceScope) -> int:
+        """Forget the infos of the sources in `scope` (every page): probed again; how many."""
+        keys = [key for key in self._entries if scope.matches(key[0])]
+        for key in keys:
+            del self._entries[key]
+        return len(keys)
+
+    async def get(self, source: SourceFile, page: int | None = None) -> ImageInfo:
+        """The info of `page` (1-based; None: the default page) of the file."""
+        path = (str(source.path), page)
         cached = self._entries.get(path)
         if cached is not None and cached[0] == source.identity:
+            self.hits += 1
             return cached[1]
-        key = (path, source.identity)
+        self.misses += 1
+        key = (*path, source.identity)
         running = self._in_flight.get(key)
         if running is not None:
             return await asyncio.shield(running)
         future: asyncio.Future[ImageInfo] = asyncio.get_running_loop().create_future()
         self._in_flight[key] = future
         try:
-            info = await self._probe(source)
+            info = await self._probe(source, page)
         except BaseException as error:
             future.set_exception(error)
             future.exception()  # retrieved: no "never retrieved" warning without waiters

@@ -11,11 +11,12 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Protocol, TypeVar
 
 from cachetools import LRUCache, TTLCache
 
-from .cache import DerivativeCache
+from .cache import DerivativeCache, Group
 from .config import Settings
 from .iiif.image import ImageInfo
 from .iiif.info import InfoOptions
@@ -24,14 +25,15 @@ from .iiif.request import ImageRequest, canonical_path, parse_image_request
 from .imaging.probe import probe
 from .imaging.render import EncodeOptions, render
 from .info_cache import InfoCache
-from .sources.base import SourceFile
+from .sources.base import SourceFile, SourceScope
+from .sources.fetch import Fetcher
 from .sources.isbn import CoverLookup
 from .sources.registry import Identifier, SourceRegistry
 
 T = TypeVar("T")
 
 # Bump when the imaging output changes, so old derivatives are not served.
-CACHE_KEY_VERSION = "1"
+CACHE_KEY_VERSION = "2"  # 2: embedded ICC profiles are applied
 # Sources fetched from elsewhere have their own freshness rules (ttl): remembered
 # answers for them go back through the source after this long.
 _HOT_RECHECK_SECONDS = 60.0
@@ -58,6 +60,12 @@ class ResolvedImage:
     source: SourceFile
     info: ImageInfo
 
+    @property
+    def key(self) -> str:
+        """The file and its served page: one image of a multi-page source."""
+        page = self.info.page
+        return str(self.source.path) if page == 0 else f"{self.source.path}|page {page}"
+
 
 @dataclass(frozen=True)
 class HotDerivative:
@@ -81,6 +89,11 @@ class Derivative:
     canonical: str  # canonical `{region}/{size}/{rotation}/{quality}.{format}` of the version
     key: str
 
+    @cached_property
+    def group(self) -> Group:
+        """What the derivative is made from, so that a purge of its source finds it."""
+        return Group(self.image.identifier.type.name, str(self.image.source.path))
+
     @property
     def etag(self) -> str:
         return '"' + hashlib.sha256(self.key.encode()).hexdigest()[:40] + '"'
@@ -101,17 +114,20 @@ class ImageService:
         self._image_pool = image_pool
         self._derivatives = derivatives
         self._infos = InfoCache(settings.info_cache_size, self._probe)
-        # Sources whose info.json was asked for lately: a deep-zoom viewer is on them.
+        # Images whose info.json was asked for lately: a deep-zoom viewer is on them.
         self._described: TTLCache[str, bool] = TTLCache(maxsize=4096, ttl=_SESSION_SECONDS)
         # URL path -> finished bytes: a repeated tile costs one stat(), no parsing, no disk read.
         self._hot: LRUCache[str, HotDerivative] = LRUCache(
             maxsize=settings.hot_cache_bytes, getsizeof=lambda entry: entry.nbytes
         )
+        self.hot_hits = 0
+        self.hot_misses = 0
         self.limits = Limits(
             max_width=settings.max_width,
             max_height=settings.max_height,
             max_area=settings.max_area,
             allow_upscaling=settings.allow_upscaling,
+            confined_size=settings.confined_size,
         )
         self._encode_options = EncodeOptions(
             jpeg_quality=settings.jpeg_quality,
@@ -120,20 +136,24 @@ class ImageService:
             webp_method=settings.webp_method,
         )
 
-    async def _probe(self, source: SourceFile) -> ImageInfo:
+    async def _probe(self, source: SourceFile, page: int | None) -> ImageInfo:
         return await self._size_pool.submit(
-            probe, str(source.path), self._settings.max_source_pixels
+            probe, str(source.path), self._settings.max_source_pixels, page, self._settings.pdf_dpi
         )
 
     async def resolve(self, identifier_text: str) -> ResolvedImage:
         identifier = self._sources.parse(identifier_text)
         source = await self._sources.resolve(identifier)
-        info = await self._infos.get(source)
+        info = await self._infos.get(source, identifier.page)
         return ResolvedImage(identifier, source, info)
 
     def described(self, image: ResolvedImage) -> None:
         """Note that a viewer fetched this image's info.json (a zoom session may follow)."""
-        self._described[str(image.source.path)] = True
+        self._described[image.key] = True
+
+    @property
+    def infos(self) -> InfoCache:
+        return self._infos
 
     def info_options(self, image: ResolvedImage) -> InfoOptions:
         type_settings = image.identifier.type
@@ -158,16 +178,42 @@ class ImageService:
         request = parse_image_request(
             version, region, size, rotation, quality_format, image.info, self.limits
         )
-        # Keyed by the file, not the identifier: `a`, `a.jpg` and `type:a` share entries.
-        key = "|".join(
-            (CACHE_KEY_VERSION, str(image.source.path), image.source.identity, request.canonical)
-        )
+        # Keyed by the file and page, not the identifier: `a`, `a.jpg` and `type:a` share
+        # entries, and so do a TIFF's largest page and its number.
+        key = "|".join((CACHE_KEY_VERSION, image.key, image.source.identity, request.canonical))
         return Derivative(image, request, canonical_path(version, request, image.info), key)
+
+    def purge(self, type_name: str | None, name: str | None, *, files: bool) -> SourceScope:
+        """Forget an identifier, a type or (None) everything in this process's sources, infos
+        and hot copies; the scope of source files it reached, for the other caches.
+
+        `files`: also delete downloaded sources (once per source folder, not per process).
+        """
+        scope = self._sources.purge(type_name, name, files=files)
+        self._infos.purge(scope)
+        stale = [
+            url_path
+            for url_path, entry in self._hot.items()
+            if scope.matches(str(entry.derivative.image.source.path))
+        ]
+        for url_path in stale:
+            del self._hot[url_path]
+        return scope
+
+    @property
+    def fetcher(self) -> Fetcher:
+        return self._sources.fetcher
+
+    def parse_identifier(self, identifier: str) -> tuple[str, str]:
+        """(type, name) of an identifier, the default type filled in; NotFound if unknown."""
+        parsed = self._sources.parse(identifier)
+        return parsed.type.name, parsed.name
 
     def hot(self, url_path: str) -> HotDerivative | None:
         """The remembered answer for this exact URL path, if its source has not changed."""
         entry = self._hot.get(url_path)
         if entry is None:
+            self.hot_misses += 1
             return None
         source = entry.derivative.image.source
         try:
@@ -180,7 +226,9 @@ class ImageService:
         )
         if not fresh or time.monotonic() > entry.expires:
             self._hot.pop(url_path, None)
+            self.hot_misses += 1
             return None
+        self.hot_hits += 1
         return entry
 
     def remember(self, url_path: str, derivative: Derivative, body: bytes) -> None:
@@ -191,7 +239,7 @@ class ImageService:
             self._hot[url_path] = entry
 
     def cached(self, derivative: Derivative) -> bytes | None:
-        return self._derivatives.get(derivative.key)
+        return self._derivatives.get(derivative.key, derivative.group)
 
     async def render(self, derivative: Derivative) -> bytes:
         image = derivative.image
@@ -204,9 +252,10 @@ class ImageService:
                 image.info,
                 derivative.request,
                 self._encode_options,
-                str(image.source.path) in self._described,
-                # One identifier, one worker: its decoded-image cache is reused.
-                affinity=str(image.source.path),
+                image.key in self._described,
+                # One image, one worker: its decoded-image cache is reused. The pages
+                # of one document spread over the workers.
+                affinity=image.key,
             )
 
-        return await self._derivatives.get_or_compute(derivative.key, compute)
+        return await self._derivatives.get_or_compute(derivative.key, compute, derivative.group)

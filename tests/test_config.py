@@ -19,6 +19,8 @@ def test_runs_with_no_file() -> None:
     settings = load(None, {})
     assert settings == Settings()
     assert settings.http_port == 4040 and settings.default_type == "sample"
+    assert settings.confined_size == "clamp"
+    assert load(None, {"IIIF_SERVER_CONFINED_SIZE": "error"}).confined_size == "error"
 
 
 def test_seed_keys_work_unchanged(tmp_path: Path) -> None:
@@ -52,7 +54,8 @@ default_type: collection
     )
     assert settings.base_url == "https://images.example.org"
     assert settings.cache_path == Path("/var/cache/iiif")
-    assert settings.image_cache_size_per_process == 256 * 2**20  # the seed's megabytes
+    assert settings.image_cache_size_per_process == 256  # the seed's count of images
+    assert settings.default_type == "collection"
     assert settings.types["museum"].url == "https://assets.example.org/{name}"
     assert settings.types["partner"].source == "trusted_web"
 
@@ -85,6 +88,11 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
         ("types: {a: {source: disk, colour: red}}\n", "types.a.colour"),
         ("types: {'a/b': {source: disk}}\n", "types.a/b"),
         ("default_type: nothing\n", "default_type"),
+        ("confined_size: shrink\n", "confined_size"),
+        ("page_delimiter: p\n", "page_delimiter"),
+        ("page_delimiter: '/'\n", "page_delimiter"),
+        ("page_delimiter: ''\n", "page_delimiter"),
+        ("pdf_dpi: 5000\n", "pdf_dpi"),
         ("- a list\n", "top level"),
         ("key: [unclosed\n", "not valid YAML"),
     ],
@@ -108,6 +116,43 @@ def test_example_config_documents_every_key() -> None:
     example = Path(__file__).resolve().parent.parent / "config.example.yml"
     settings = load(example, {})
     text = example.read_text()
-    for key in Settings.__dataclass_fields__:
+    for key in Settings.__dataclass_fields__.keys() - {"warnings"}:
         assert f"{key}:" in text, f"config.example.yml does not document {key}"
     assert settings.types
+
+
+def test_types_without_default_type_have_no_default(tmp_path: Path) -> None:
+    settings = load(write(tmp_path, "types: {books: {source: disk}}\n"), {})
+    assert settings.default_type is None and not settings.warnings
+    assert load(None, {}).default_type == "sample"  # the built-in types keep theirs
+
+
+@pytest.mark.parametrize(
+    ("text", "images", "budget"),
+    [
+        ("image_cache_size_per_process: 5\n", 5, 512 * 2**20),
+        ("image_cache_size_per_process: '5'\n", 5, 512 * 2**20),
+        ("image_cache_size_per_process: 2GiB\n", None, 2 * 2**30),
+        ("image_cache_size_per_process: 3\nimage_cache_max_bytes: 1GB\n", 3, 10**9),
+        ("image_cache_max_bytes: 100MB\n", None, 10**8),
+    ],
+)
+def test_image_cache_is_a_count_of_images_or_bytes_with_a_unit(
+    tmp_path: Path, text: str, images: int | None, budget: int
+) -> None:
+    settings = load(write(tmp_path, text), {})
+    assert settings.image_cache_size_per_process == images
+    assert settings.image_cache_max_bytes == budget
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "image_cache_size_per_process: 0\n",
+        "image_cache_size_per_process: lots\n",
+        "image_cache_size_per_process: 1GB\nimage_cache_max_bytes: 2GB\n",
+    ],
+)
+def test_bad_image_cache_sizes_name_the_key(tmp_path: Path, text: str) -> None:
+    with pytest.raises(ConfigError, match="image_cache_size_per_process"):
+        load(write(tmp_path, text), {})

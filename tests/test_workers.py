@@ -322,3 +322,26 @@ async def test_new_keys_are_spread_over_workers_and_stay_there() -> None:
         assert sorted(first.count(pid) for pid in set(first)) == [2, 2]
         again = await asyncio.gather(*(pool.submit(tasks.pid, affinity=k) for k in keys))
         assert again == first
+
+
+@run_async
+async def test_broadcast_runs_once_in_every_worker_after_its_queue() -> None:
+    async with make_pool(3) as pool:
+        await pool.wait_ready()
+        busy = await started(pool.submit(tasks.sleep_then_pid, 0.3, affinity="busy"))
+
+        answers = await pool.broadcast(tasks.pid)
+
+        assert sorted(answers) == sorted(pool.pids)  # type: ignore[type-var]
+        assert busy.done()  # queued behind the task already waiting for that worker
+
+
+@run_async
+async def test_broadcast_answers_none_for_a_worker_that_dies() -> None:
+    async with make_pool(2) as pool:
+        await pool.wait_ready()
+
+        answers = await pool.broadcast(tasks.die_in, pool.pids[0])
+
+        assert answers.count(None) == 1
+        assert len(answers) == 2

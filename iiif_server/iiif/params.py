@@ -16,6 +16,7 @@ from typing import Literal
 from ..errors import BadRequest, NotImplementedFeature
 
 Version = Literal[2, 3]
+ConfinedSize = Literal["clamp", "error"]
 
 # Decimal numbers as the spec writes them: no sign, no exponent, no spaces.
 _NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)"
@@ -31,12 +32,19 @@ _MAX_DIGITS = 9
 
 @dataclass(frozen=True)
 class Limits:
-    """Output limits from the config, advertised as maxWidth/maxHeight/maxArea."""
+    """Output limits from the config, advertised as maxWidth/maxHeight/maxArea.
+
+    `confined_size` is the reading of 3.0 `!w,h` without `^` when the box is
+    larger than the region: "clamp" gives the region at its own size (the
+    spec's "not larger than the extracted region"), "error" a 400 (what the
+    official validator's `size_noup` expects).
+    """
 
     max_width: int
     max_height: int
     max_area: int
     allow_upscaling: bool
+    confined_size: ConfinedSize = "clamp"
 
 
 @dataclass(frozen=True)
@@ -165,9 +173,11 @@ class Size:
             w = max(1, round(rw * self.percent / 100))
             h = max(1, round(rh * self.percent / 100))
         else:
-            # 3.0 without `^` then refuses a box larger than the region in both
-            # directions (the check below), as the official validator expects.
             scale = min(self.width / rw, self.height / rh)
+            if version == 3 and not self.upscale and limits.confined_size == "clamp":
+                scale = min(scale, 1.0)
+            # Otherwise 3.0 without `^` refuses a box larger than the region in
+            # both directions (the check below).
             w = min(self.width, max(1, round(rw * scale)))
             h = min(self.height, max(1, round(rh * scale)))
         if w > rw or h > rh:

@@ -1,7 +1,8 @@
 """Decode a source's served page, reduced while decoding where the format allows.
 
 JPEG decodes at 1/2, 1/4 or 1/8 scale in the DCT, JPEG 2000 at any wavelet
-level (`reduce`): far cheaper than decoding every pixel. Other formats are
+level (`reduce`), and a PDF page is rendered by PDFium at any scale: far
+cheaper than decoding every pixel. Other formats are
 decoded whole; `reduce` then makes the smaller level.
 
 At full size, a plain JPEG (8-bit YCbCr or gray, common sampling) is
@@ -24,7 +25,7 @@ from PIL import Image, Jpeg2KImagePlugin, JpegImagePlugin
 
 from iiif_server import errors
 from iiif_server.iiif.image import ImageInfo
-from iiif_server.imaging import jpeg2000, orientation, reader, turbojpeg
+from iiif_server.imaging import icc, jpeg2000, orientation, pdf, reader, turbojpeg
 from iiif_server.imaging.planes import Planes, from_buffers
 
 _DCT_SCALES = 8  # libjpeg: 1/2, 1/4, 1/8
@@ -56,7 +57,7 @@ class Decoded:
 
 
 def reduces_natively(info: ImageInfo) -> bool:
-    return info.format in ("JPEG", "MPO", "JPEG2000")
+    return info.format in ("JPEG", "MPO", "JPEG2000", pdf.FORMAT)
 
 
 def max_native_scale(info: ImageInfo) -> int | None:
@@ -70,6 +71,8 @@ def decode(path: str, info: ImageInfo, scale: int, max_pixels: int) -> Decoded:
         reader.pillow_errors(max_pixels, "the source image cannot be decoded"),
         Path(path).open("rb") as fp,
     ):
+        if info.format == pdf.FORMAT:  # rendered at any scale by PDFium
+            return Decoded(pdf.render(path, info, scale, max_pixels), scale, 1)
         planar = _decode_planes(fp, info, max_pixels) if scale == 1 else None
         if planar is not None:
             return planar
@@ -91,7 +94,7 @@ def decode(path: str, info: ImageInfo, scale: int, max_pixels: int) -> Decoded:
                 actual = 1 << levels
         image.load()
         pending = 1 if reader.orientation_applied_by_pillow(image) else info.orientation
-        return Decoded(to_working_mode(image), actual, pending)
+        return Decoded(_in_srgb(image, info), actual, pending)
 
 
 def reduce(decoded: Decoded, factor: int) -> Decoded:
@@ -125,6 +128,16 @@ def decode_region(
     return Decoded(image, 1, info.orientation, (x0, y0))
 
 
+def _in_srgb(image: Image.Image, info: ImageInfo) -> Image.Image:
+    """The decoded page in a working mode, converted by its embedded profile if it has one."""
+    profile = icc.embedded_profile(image) if info.icc_profile else None
+    if profile is None:
+        return to_working_mode(image)
+    if image.mode == "CMYK":  # through its profile, not Pillow's naive formula
+        return to_working_mode(icc.to_srgb(image, profile))
+    return icc.to_srgb(to_working_mode(image), profile)
+
+
 def _decode_planes(fp: BinaryIO, info: ImageInfo, max_pixels: int) -> Decoded | None:
     """The planes of a plain JPEG at full size, or None for Pillow to decode.
 
@@ -146,8 +159,8 @@ def _plain_jpeg(
     fp: BinaryIO, info: ImageInfo, max_pixels: int
 ) -> tuple[bytes, turbojpeg.Header] | None:
     """The file's bytes and header when libjpeg-turbo can decode it itself, else None."""
-    if info.format != "JPEG" or info.page or not turbojpeg.available():
-        return None
+    if info.format != "JPEG" or info.page or info.icc_profile or not turbojpeg.available():
+        return None  # the profile is applied by Pillow's decode (`_in_srgb`)
     stored = orientation.stored_size(info.orientation, (info.width, info.height))
     reader.check_pixels(stored, max_pixels)
     # A JPEG takes well under 4 bytes a pixel; more is trailing data not worth reading.

@@ -8,6 +8,7 @@ tile is cut from memory (about 1 ms instead of 25-130 ms a tile).
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import NamedTuple
 
 from iiif_server.imaging.decode import Decoded
@@ -21,11 +22,18 @@ class DecodedKey(NamedTuple):
 
 
 class DecodedCache:
-    """Least recently used entries go first once `max_bytes` would be exceeded."""
+    """Least recently used entries go first once `max_bytes` would be exceeded.
 
-    def __init__(self, max_bytes: int) -> None:
+    With `max_images`, also once a new image (a page of a file, with all its
+    levels) would make more than that many: the seed server's count of images.
+    """
+
+    def __init__(self, max_bytes: int, max_images: int | None = None) -> None:
         self.max_bytes = max(0, max_bytes)
+        self.max_images = max_images
         self._entries: OrderedDict[DecodedKey, Decoded] = OrderedDict()
+        # (path, page) -> entries (levels) of that image held
+        self._images: dict[tuple[str, int], int] = {}
         self.bytes = 0
         self.hits = 0
         self.misses = 0
@@ -58,23 +66,44 @@ class DecodedCache:
         size = decoded.nbytes
         if size > self.max_bytes:
             return
-        while self.bytes + size > self.max_bytes:
-            _, oldest = self._entries.popitem(last=False)
-            self.bytes -= oldest.nbytes
+        self.make_room(size, key)
         self._entries[key] = decoded
         self.bytes += size
+        image = (key.path, key.page)
+        self._images[image] = self._images.get(image, 0) + 1
 
-    def make_room(self, nbytes: int) -> None:
-        """Evict before a decode of about `nbytes`: memory holds the budget, not budget + 1."""
-        while self._entries and self.bytes + nbytes > self.max_bytes:
-            _, oldest = self._entries.popitem(last=False)
-            self.bytes -= oldest.nbytes
+    def make_room(self, nbytes: int, key: DecodedKey | None = None) -> None:
+        """Evict before a decode of about `nbytes` (of the image of `key`).
+
+        Evicting first keeps memory within the budget, not budget + one image.
+        """
+        while self._entries and (
+            self.bytes + nbytes > self.max_bytes or self._too_many_images(key)
+        ):
+            self._discard(next(iter(self._entries)))
+
+    def purge(self, matches: Callable[[str], bool]) -> int:
+        """Drop the decodes of the paths `matches` accepts; how many."""
+        keys = [key for key in self._entries if matches(key.path)]
+        for key in keys:
+            self._discard(key)
+        return len(keys)
 
     def clear(self) -> None:
         self._entries.clear()
+        self._images.clear()
         self.bytes = 0
+
+    def _too_many_images(self, key: DecodedKey | None) -> bool:
+        if self.max_images is None or key is None or (key.path, key.page) in self._images:
+            return False
+        return len(self._images) >= self.max_images
 
     def _discard(self, key: DecodedKey) -> None:
         old = self._entries.pop(key, None)
         if old is not None:
             self.bytes -= old.nbytes
+            image = (key.path, key.page)
+            self._images[image] -= 1
+            if not self._images[image]:
+                del self._images[image]

@@ -34,6 +34,7 @@ def lossless_jpeg(path: str, info: ImageInfo, request: ImageRequest) -> bytes | 
     if not (
         info.format == "JPEG"
         and info.mode in ("RGB", "L")
+        and not info.icc_profile  # its pixels must be converted: no lossless path
         and info.orientation == 1
         and request.format == "jpg"
         and request.quality in (natural, "gray")

@@ -8,6 +8,7 @@ the quality, encode.
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -20,8 +21,9 @@ from iiif_server.imaging.encode import EncodeOptions, encode
 from iiif_server.imaging.lossless import lossless_jpeg
 from iiif_server.imaging.planes import Planes
 from iiif_server.imaging.warm_up import exercise_codecs
+from iiif_server.sources.base import SourceScope
 
-__all__ = ["EncodeOptions", "configure_worker", "decoded_cache_stats", "render"]
+__all__ = ["EncodeOptions", "configure_worker", "decoded_cache_stats", "purge_decoded", "render"]
 
 # Formats whose outputs can carry alpha: rotation corners stay transparent there.
 _ALPHA_FORMATS = frozenset({"png", "webp", "gif", "tif", "jp2"})
@@ -43,10 +45,12 @@ class _Worker:
 _worker: _Worker | None = None
 
 
-def configure_worker(decoded_cache_bytes: int, max_pixels: int) -> None:
+def configure_worker(
+    decoded_cache_bytes: int, max_pixels: int, decoded_cache_images: int | None = None
+) -> None:
     """Pool initializer: this process's decoded-source cache and pixel limit."""
     global _worker
-    _worker = _Worker(DecodedCache(decoded_cache_bytes), max_pixels)
+    _worker = _Worker(DecodedCache(decoded_cache_bytes, decoded_cache_images), max_pixels)
     exercise_codecs()
 
 
@@ -55,7 +59,22 @@ def decoded_cache_stats() -> dict[str, int]:
     if _worker is None:
         return {}
     cache = _worker.cache
-    return {"hits": cache.hits, "misses": cache.misses, "entries": len(cache), "bytes": cache.bytes}
+    return {
+        "pid": os.getpid(),  # counts start again in a replaced worker
+        "hits": cache.hits,
+        "misses": cache.misses,
+        "entries": len(cache),
+        "bytes": cache.bytes,
+    }
+
+
+def purge_decoded(scope: SourceScope) -> int:
+    """Sent to every worker by a purge: forget the decodes of the sources in `scope`."""
+    if _worker is None:
+        return 0
+    for key in [key for key in _worker.regions_decoded if scope.matches(key.path)]:
+        del _worker.regions_decoded[key]
+    return _worker.cache.purge(scope.matches)
 
 
 def render(
@@ -182,7 +201,7 @@ def _decoded(
         finer //= 2
     else:
         if scale == 1 or (whole and decode.reduces_natively(info)):
-            worker.cache.make_room(-(-info.width // scale) * -(-info.height // scale) * 4)
+            worker.cache.make_room(-(-info.width // scale) * -(-info.height // scale) * 4, key)
             decoded = decode.decode(path, info, scale, worker.max_pixels)
         else:
             decoded = decode.reduce(_decoded(worker, path, identity, info, scale // 2, whole), 2)

@@ -13,6 +13,7 @@ not to an earlier DNS answer that a rebinding attacker could change.
 from __future__ import annotations
 
 import asyncio
+import collections
 import ipaddress
 import logging
 import os
@@ -35,6 +36,11 @@ from ..errors import NotFound, Overloaded, ServerError, UpstreamError, UpstreamT
 logger = logging.getLogger(__name__)
 
 _REDIRECTS = (301, 302, 303, 307, 308)
+_OUTCOMES: dict[type[ServerError], str] = {
+    NotFound: "not_found",
+    UpstreamTimeout: "timeout",
+    Overloaded: "overloaded",
+}
 _GONE = (404, 410)
 
 
@@ -194,6 +200,8 @@ class Fetcher:
         self._slots = asyncio.Semaphore(limits.max_fetches)
         self._waiting = 0
         self._clients: dict[bool, SimpleAsyncHTTPClient] = {}
+        # Outcome -> downloads, for /metrics: ok, not_modified, or the error's kind.
+        self.outcomes: collections.Counter[str] = collections.Counter()
 
     @property
     def waiting(self) -> int:
@@ -234,6 +242,22 @@ class Fetcher:
         Raises NotFound (upstream 404/410), UpstreamTimeout, UpstreamError, Overloaded.
         Messages name `label` (the identifier), never the URL.
         """
+        try:
+            validators = await self._fetch(url, destination, policy, label, validators)
+        except ServerError as error:
+            self.outcomes[_OUTCOMES.get(type(error), "error")] += 1
+            raise
+        self.outcomes["ok" if validators is not None else "not_modified"] += 1
+        return validators
+
+    async def _fetch(
+        self,
+        url: str,
+        destination: Path,
+        policy: HopPolicy,
+        label: str,
+        validators: Validators | None,
+    ) -> Validators | None:
         async with self._slot(label):
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self.limits.total_timeout

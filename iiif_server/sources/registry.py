@@ -8,7 +8,7 @@ from ..config import Settings, TypeSettings
 from ..covers.service import CoverService
 from ..covers.store import MemoryStore
 from ..errors import NotFound
-from .base import Source, SourceFile
+from .base import Source, SourceFile, SourceScope
 from .disk import DiskSource
 from .fetch import Fetcher, FetchLimits
 from .isbn import CoverLookup, CoverUrlLocator, IsbnSource
@@ -17,17 +17,24 @@ from .store import SourceStore
 from .trusted_web import TrustedWebLocator
 from .web import WebLocator
 
+# A page number longer than this is no page of anything.
+_MAX_PAGE_DIGITS = 6
+
 
 @dataclass(frozen=True)
 class Identifier:
+    """`type:name`, with the 1-based page of a `name;page` suffix (None: the default page)."""
+
     type: TypeSettings
     name: str
+    page: int | None = None
 
 
 class SourceRegistry:
     def __init__(self, settings: Settings, covers: CoverLookup | None = None) -> None:
         self._types = settings.types
         self._default_type = settings.default_type
+        self._page_delimiter = settings.page_delimiter
         self._sources: dict[str, Source] = {}
         web_types = [name for name, t in settings.types.items() if t.source != "disk"]
         # One fetcher and one byte-bounded store, shared by every web type.
@@ -77,7 +84,11 @@ class SourceRegistry:
                 self._sources[name] = remote
 
     def parse(self, identifier: str) -> Identifier:
-        """`type:name`, or a bare name of the default type; unknown types are a 404."""
+        """`type:name[;page]`, or a bare name of the default type; unknown types are a 404.
+
+        A page suffix is the delimiter followed by digits only, so names that
+        merely contain the delimiter are still names.
+        """
         type_name, colon, name = identifier.partition(":")
         if not colon:
             if self._default_type is None:
@@ -86,7 +97,27 @@ class SourceRegistry:
         type_settings = self._types.get(type_name)
         if type_settings is None:
             raise NotFound(f"unknown identifier type {type_name!r}")
+        base, delimiter, suffix = name.rpartition(self._page_delimiter)
+        if delimiter and base and suffix.isascii() and suffix.isdigit():
+            if len(suffix) > _MAX_PAGE_DIGITS or int(suffix) == 0:
+                raise NotFound(f"no page {suffix[:_MAX_PAGE_DIGITS]} in {base!r}")
+            return Identifier(type_settings, base, int(suffix))
         return Identifier(type_settings, name)
 
     async def resolve(self, identifier: Identifier) -> SourceFile:
         return await self._sources[identifier.type.name].resolve(identifier.name)
+
+    def purge(self, type_name: str | None, name: str | None, *, files: bool) -> SourceScope:
+        """Forget what the sources remember of `type_name:name`, of a type, or (None) of all.
+
+        The scope returned names the local files those identifiers may have been
+        served from. Raises NotFound for an unknown type, BadRequest for a bad name.
+        """
+        if type_name is None:
+            for each in self._sources.values():
+                each.purge(None, files=files)
+            return SourceScope(everything=True)
+        source = self._sources.get(type_name)
+        if source is None:
+            raise NotFound(f"unknown identifier type {type_name!r}")
+        return source.purge(name, files=files)

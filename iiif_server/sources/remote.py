@@ -28,7 +28,7 @@ from ..errors import (
     UpstreamError,
 )
 from ..imaging.probe import probe
-from .base import SourceFile
+from .base import SourceFile, SourceScope
 from .fetch import Fetcher, HopPolicy
 from .store import SourceStore, StoredSource
 
@@ -107,6 +107,19 @@ class RemoteSource:
             task.add_done_callback(functools.partial(self._download_done, url))
         # Shielded: a client going away does not cancel the download for the others.
         return await asyncio.shield(task)
+
+    def purge(self, name: str | None, *, files: bool) -> SourceScope:
+        """Forget `name` (None: every name of this type): its download and a remembered 404."""
+        if name is None:
+            if self._gone is not None:
+                self._gone.clear()
+            self._store.purge(self._type, files=files)
+            return SourceScope(folders=(str(self._store.root / self._type),))
+        url = self._locator.url_for(name)
+        if self._gone is not None:
+            self._gone.pop(url, None)
+        self._store.purge(self._type, url, files=files)
+        return SourceScope(paths=frozenset({str(self._store.path_for(self._type, url))}))
 
     def _fresh(self, entry: StoredSource) -> bool:
         return self._ttl is None or time.time() - entry.fetched < self._ttl

@@ -15,6 +15,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPResponse
 from iiif_server.app import Server
 from iiif_server.config import Settings
 from iiif_server.lookup.config import LookupSettings
+from iiif_server.products import Product
 from tests.conftest import TEST_IMAGE_ID, make_settings
 from tests.lookup.fake_editor import FakeEditor, fake_editor
 
@@ -64,10 +65,14 @@ def settings(
     )
 
 
+def lookup_product(server: Server) -> Product:
+    return next(product for product in server.products if product.name == "lookup")
+
+
 async def loaded(server: Server) -> None:
     """Wait until the first sync of every scheme has landed in this process."""
     for _ in range(200):
-        health = server.products[0].health()
+        health = lookup_product(server).health()
         if all(scheme["loaded"] for scheme in health["schemes"].values()):
             return
         await asyncio.sleep(0.05)
@@ -162,7 +167,7 @@ async def test_before_a_first_listing_the_answer_is_503_not_404(
     http_client: AsyncHTTPClient, base_url: str, server: Server, editor: FakeEditor
 ) -> None:
     for _ in range(200):  # the first sync fails
-        status = server.products[0].health()["schemes"]["archive.org"]
+        status = lookup_product(server).health()["schemes"]["archive.org"]
         if status["last_error"] is not None:
             break
         await asyncio.sleep(0.05)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -18,6 +20,7 @@ from iiif_server.iiif.params import (
 
 LIMITS = Limits(max_width=5000, max_height=4000, max_area=12_000_000, allow_upscaling=True)
 NO_UPSCALING = Limits(max_width=5000, max_height=4000, max_area=12_000_000, allow_upscaling=False)
+CONFINED_ERROR = dataclasses.replace(LIMITS, confined_size="error")
 
 
 @pytest.mark.parametrize(
@@ -79,10 +82,30 @@ def test_size_resolves(version: int, text: str, size: tuple[int, int]) -> None:
     assert Size.parse(text, version).resolve(REGION, LIMITS, version) == size  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("text", ["1001,", ",601", "1001,600", "pct:101", "!2000,3000"])
+@pytest.mark.parametrize("text", ["1001,", ",601", "1001,600", "pct:101"])
 def test_v3_refuses_upscaling_without_caret(text: str) -> None:
-    with pytest.raises(BadRequest):
-        Size.parse(text, 3).resolve(REGION, LIMITS, 3)
+    for limits in (LIMITS, CONFINED_ERROR):
+        with pytest.raises(BadRequest):
+            Size.parse(text, 3).resolve(REGION, limits, 3)
+
+
+@pytest.mark.parametrize("text", ["!2000,3000", "!1000,1000", "!1001,601"])
+def test_v3_confined_box_larger_than_the_region_gives_the_region(text: str) -> None:
+    """3.0: "as large as possible but not larger than the extracted region, w or h"."""
+    assert Size.parse(text, 3).resolve(REGION, LIMITS, 3) == (1000, 600)
+    assert Size.parse(text, 3).resolve(REGION, NO_UPSCALING, 3) == (1000, 600)
+
+
+def test_v3_confined_box_larger_than_the_region_is_400_when_configured() -> None:
+    with pytest.raises(BadRequest, match="larger than the region"):
+        Size.parse("!2000,3000", 3).resolve(REGION, CONFINED_ERROR, 3)
+    # A box that shrinks the region in one direction is fine either way.
+    assert Size.parse("!2000,300", 3).resolve(REGION, CONFINED_ERROR, 3) == (500, 300)
+
+
+def test_confined_with_caret_and_in_v2_still_upscales() -> None:
+    assert Size.parse("^!2000,3000", 3).resolve(REGION, LIMITS, 3) == (2000, 1200)
+    assert Size.parse("!2000,3000", 2).resolve(REGION, LIMITS, 2) == (2000, 1200)
 
 
 def test_caret_is_501_when_upscaling_is_disabled() -> None:

@@ -78,3 +78,32 @@ def test_room_is_made_before_a_decode() -> None:
     assert cache.get(key("a")) is None
     assert cache.get(key("b")) is not None
     assert cache.bytes + 500 <= 1000
+
+
+def test_a_count_of_images_keeps_every_level_of_each() -> None:
+    """The seed's `image_cache_size_per_process: 5`: five images, each with its levels."""
+    cache = DecodedCache(max_bytes=1 << 20, max_images=2)
+    for name in "ab":
+        cache.put(key(name), decoded(10))
+        cache.put(key(name, scale=2), decoded(5))
+    assert len(cache) == 4  # two images, two levels each: far below the bytes
+    cache.get(key("a"))  # b is now the least recently used image
+    cache.put(key("c"), decoded(10))
+    assert cache.peek(key("b")) is None and cache.peek(key("b", scale=2)) is None
+    assert cache.peek(key("a")) is not None and cache.peek(key("c")) is not None
+
+
+def test_a_count_of_images_is_still_bounded_in_bytes() -> None:
+    cache = DecodedCache(max_bytes=1000, max_images=5)
+    for name in "abc":
+        cache.put(key(name), decoded(10))  # 400 bytes each
+    assert cache.bytes <= 1000 and len(cache) == 2
+
+
+def test_room_for_a_new_image_is_made_before_its_decode() -> None:
+    cache = DecodedCache(max_bytes=1 << 20, max_images=1)
+    cache.put(key("a"), decoded(10))
+    cache.make_room(400, key("a", scale=2))  # another level of the same image: kept
+    assert cache.peek(key("a")) is not None
+    cache.make_room(400, key("b"))
+    assert len(cache) == 0 and cache.bytes == 0

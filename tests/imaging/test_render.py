@@ -7,6 +7,7 @@ from PIL import Image
 
 from iiif_server import errors
 from iiif_server.imaging import render as render_module
+from iiif_server.imaging.decoded_cache import DecodedKey
 from iiif_server.imaging.probe import probe
 from iiif_server.imaging.render import (
     EncodeOptions,
@@ -211,6 +212,20 @@ class TestDecodedCache:
         path.unlink()
         with pytest.raises(errors.NotFound):
             render(str(path), "v1", info, request(info), EncodeOptions())
+
+    def test_a_count_of_images_keeps_that_many_sources(self, tmp_path: Path, worker: None) -> None:
+        """The seed's `image_cache_size_per_process: 1`: one image, whatever the bytes."""
+        configure_worker(1 << 30, MAX_PIXELS, decoded_cache_images=1)
+        paths = [save(quadrants(), tmp_path / f"{name}.png") for name in "ab"]
+        for path in paths:
+            info = probe(path, MAX_PIXELS)
+            render(path, "v1", info, request(info, size=(100, 50)), EncodeOptions())
+            render(path, "v1", info, request(info, region=(0, 0, 100, 100)), EncodeOptions())
+        assert render_module._worker is not None
+        cache = render_module._worker.cache
+        levels = [DecodedKey(path, "v1", 0, scale) for path in paths for scale in (1, 2, 4)]
+        kept = {key.path for key in levels if cache.peek(key) is not None}
+        assert kept == {paths[1]} and decoded_cache_stats()["entries"] >= 2
 
 
 class TestFailures:

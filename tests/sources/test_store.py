@@ -112,3 +112,25 @@ def test_front_processes_sharing_the_folders_take_up_each_others_downloads(
     assert two.total_bytes == len(b"second version")
     one.forget(replaced)
     assert two.lookup("museum", URL) is None and two.total_bytes == 0
+
+
+def test_purge_forgets_one_download_a_folder_or_all_and_deletes_their_files(
+    tmp_path: Path,
+) -> None:
+    store = SourceStore(tmp_path, ["museum", "library"], 10**6)
+    store.load()
+    a = put(store, "https://example.org/a.jpg", b"a")
+    b = put(store, "https://example.org/b.jpg", b"b")
+    c = put(store, "https://example.org/c.jpg", b"c", folder="library")
+    sibling = SourceStore(tmp_path, ["museum", "library"], 10**6)
+    sibling.load()
+
+    assert store.purge("museum", "https://example.org/a.jpg", files=True) == 1
+    assert sibling.purge("museum", "https://example.org/a.jpg", files=False) == 1
+    assert not a.file.path.exists() and b.file.path.exists()
+    assert store.lookup("museum", "https://example.org/a.jpg") is None
+    assert store.path_for("museum", "https://example.org/b.jpg") == b.file.path
+    assert store.purge("museum", files=True) == 1
+    assert not b.file.path.exists() and c.file.path.exists()
+    assert store.purge(files=True) == 1
+    assert not c.file.path.exists() and len(store) == 0 and store.total_bytes == 0
