@@ -90,9 +90,12 @@ def _unpack_record(block: bytes, index: int) -> bytes:
 
 
 def _parse_record(record: bytes) -> tuple[bytes, dict[str, str]]:
-    length = record[0]
-    parts = record[1 + length :].decode().split("\0") if len(record) > 1 + length else []
-    return record[1 : 1 + length], dict(zip(parts[::2], parts[1::2], strict=True))
+    return record[1 : 1 + record[0]], _urls(record[1 + record[0] :])
+
+
+def _urls(text: bytes) -> dict[str, str]:
+    parts = text.decode().split("\0") if text else []
+    return dict(zip(parts[::2], parts[1::2], strict=True))
 
 
 class IndexWriter:
@@ -236,10 +239,10 @@ class Index:
         """Every URL of `identifier` by mode, or None when the listing does not have it."""
         # An id from a URL may hold a lone surrogate: it matches nothing, and must not raise.
         found = self._find(identifier.encode("utf-8", "surrogatepass"))
-        return found[1] if found is not None else None
+        return _urls(found[1]) if found is not None else None
 
-    def _find(self, key: bytes) -> tuple[int, dict[str, str]] | None:
-        """The record number and URLs of `key`."""
+    def _find(self, key: bytes) -> tuple[int, bytes] | None:
+        """The record number of `key`, and its `mode NUL URL ...` part."""
         # The hot path of every query: one function, few calls.
         hashed = id_hash(key)
         tag = hashed >> 32
@@ -256,7 +259,7 @@ class Index:
                 raw = self._decompress(self._map[self._starts[block] : self._starts[block + 1]])
                 record = _unpack_record(raw, index)
                 if record[1 : 1 + record[0]] == key and record[0] == len(key):
-                    return number, _parse_record(record)[1]
+                    return number, record[1 + record[0] :]
             slot = slot + 1 if slot + 1 < slots else 0
 
     def url(self, identifier: str, mode: str) -> tuple[bool, str | None]:
@@ -264,7 +267,12 @@ class Index:
         found = self._find(identifier.encode("utf-8", "surrogatepass"))
         if found is None:
             return False, None
-        return True, found[1].get(mode)
+        parts = found[1].split(b"\0")
+        wanted = mode.encode("utf-8", "surrogatepass")
+        for position in range(0, len(parts) - 1, 2):
+            if parts[position] == wanted:
+                return True, parts[position + 1].decode()
+        return True, None
 
     def items(self) -> Iterator[tuple[str, dict[str, str]]]:
         """Every id with its URLs (a replaced duplicate left out), in listing order."""
