@@ -22,6 +22,7 @@ from .lookup.product import LookupProduct
 from .metrics.collect import Metrics
 from .products import Product
 from .purge.product import purge_product
+from .resources.product import ResourcesProduct
 from .service import ImageService
 from .workers import WorkerPool
 
@@ -102,6 +103,12 @@ class Server:
         self.products.append(self.metrics)
         if settings.lookup.enabled:
             self.products.append(LookupProduct(settings.lookup, settings.cache_path))
+        # Last: its mount may be `/`, which matches every path the others leave.
+        self.products.append(
+            ResourcesProduct(
+                settings.resources, self.image_pool, self.derivatives, settings.max_source_pixels
+            )
+        )
 
     async def start(self) -> None:
         """Load the derivative index and start the pools; call inside the running loop."""

@@ -178,6 +178,18 @@ class DerivativeCache:
         self.hits += 1
         return data
 
+    def file_for(self, key: str, group: Group | None = None) -> str | None:
+        """The path of `key`'s file when it is indexed, for a reader in another process.
+
+        The entry counts as used. It may still be evicted before it is read:
+        the reader must treat a missing file as a miss.
+        """
+        digest = entry_name(key, group)
+        if digest not in self._index:
+            return None
+        self._index.move_to_end(digest)
+        return self._path(digest)
+
     def _adopt(self, digest: str) -> bytes | None:
         """A file this index does not know: written by another front process on this root."""
         try:

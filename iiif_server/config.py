@@ -8,6 +8,7 @@ Relative paths are relative to the working directory.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,9 +21,11 @@ import yaml
 from .covers.config import CoversSettings, parse_covers
 from .iiif.params import ConfinedSize
 from .lookup.config import LookupSettings, parse_lookup
+from .resources.config import ResourcesSettings, parse_resources
+from .sources.s3_config import S3_KEYS, S3Settings, parse_s3
 
 ENV_PREFIX = "IIIF_SERVER_"
-SOURCE_KINDS = ("disk", "web", "trusted_web", "isbn")
+SOURCE_KINDS = ("disk", "web", "trusted_web", "isbn", "s3")
 _BYTE_UNITS = {
     "": 1,
     "b": 1,
@@ -53,6 +56,7 @@ class TypeSettings:
     rights: str | None = None  # 3.0 `rights`, 2.1 `license`
     attribution: str | None = None  # 2.1 `attribution`
     logo: str | None = None  # 2.1 `logo`
+    s3: S3Settings | None = None  # s3: its bucket, prefix, endpoint... (keys of the type itself)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,6 +113,7 @@ class Settings:
     metrics_need_token: bool = False  # /metrics asks for the admin token too
     covers: CoversSettings = field(default_factory=CoversSettings)
     lookup: LookupSettings = field(default_factory=LookupSettings)
+    resources: ResourcesSettings = field(default_factory=ResourcesSettings)
     # Not a key: what the file says that works but deserves a word at start-up.
     warnings: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
@@ -226,18 +231,19 @@ def _page_delimiter(key: str, value: Any) -> str:
     return value
 
 
-def _covers(key: str, value: Any) -> CoversSettings:
-    try:
-        return parse_covers(value)
-    except ValueError as error:
-        raise ConfigError(f"{key}.{error}" if ": " in str(error) else f"{key}: {error}") from None
+def _section(parse: Callable[[Any], Any]) -> Callable[[str, Any], Any]:
+    """A product's own parser; its `ValueError('sub.key: why')` names `key.sub.key`."""
 
+    def check(key: str, value: Any) -> Any:
+        try:
+            return parse(value)
+        except ValueError as error:
+            message = str(error)
+            raise ConfigError(
+                f"{key}.{message}" if ": " in message else f"{key}: {message}"
+            ) from None
 
-def _lookup(key: str, value: Any) -> LookupSettings:
-    try:
-        return parse_lookup(value, parse_bytes)
-    except ValueError as error:
-        raise ConfigError(f"{key}.{error}" if ": " in str(error) else f"{key}: {error}") from None
+    return check
 
 
 _CHECKS: dict[str, Callable[[str, Any], Any]] = {
@@ -285,8 +291,9 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "log_format": _log_format,
     "admin_token": _admin_token,
     "metrics_need_token": _bool,
-    "covers": _covers,
-    "lookup": _lookup,
+    "covers": _section(parse_covers),
+    "lookup": _section(functools.partial(parse_lookup, parse_size=parse_bytes)),
+    "resources": _section(parse_resources),
 }
 _TYPE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
@@ -299,15 +306,23 @@ def _type_settings(name: str, raw: Any, warnings: list[str]) -> TypeSettings:
         raw = {}
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{prefix}: must be a mapping with at least 'source'")
-    known = {f.name for f in dataclasses.fields(TypeSettings)} - {"name"}
-    for key in raw:
-        if key not in known:
-            raise ConfigError(f"{prefix}.{key}: unknown key (known: {', '.join(sorted(known))})")
     source = raw.get("source", "disk")
     if source not in SOURCE_KINDS:
         raise ConfigError(
             f"{prefix}.source: must be one of {', '.join(SOURCE_KINDS)}, got {source!r}"
         )
+    known = {f.name for f in dataclasses.fields(TypeSettings)} - {"name", "s3"}
+    if source == "s3":
+        known |= S3_KEYS
+    for key in raw:
+        if key not in known:
+            raise ConfigError(f"{prefix}.{key}: unknown key (known: {', '.join(sorted(known))})")
+    s3 = None
+    if source == "s3":
+        try:
+            s3 = parse_s3({key: value for key, value in raw.items() if key in S3_KEYS})
+        except ValueError as error:
+            raise ConfigError(f"{prefix}.{error}") from None
     url = _optional_text(f"{prefix}.url", raw.get("url"))
     regex = _optional_text(f"{prefix}.regex", raw.get("regex"))
     if source == "web" and url is None and regex is not None:
@@ -340,6 +355,7 @@ def _type_settings(name: str, raw: Any, warnings: list[str]) -> TypeSettings:
         rights=_optional_text(f"{prefix}.rights", raw.get("rights")),
         attribution=_optional_text(f"{prefix}.attribution", raw.get("attribution")),
         logo=_optional_text(f"{prefix}.logo", raw.get("logo")),
+        s3=s3,
     )
 
 

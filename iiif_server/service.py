@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Protocol, TypeVar
@@ -22,7 +22,7 @@ from .iiif.image import ImageInfo
 from .iiif.info import InfoOptions
 from .iiif.params import Limits, Version
 from .iiif.request import ImageRequest, canonical_path, parse_image_request
-from .imaging.probe import probe
+from .imaging.probe import MoreBytes, probe, probe_ranges
 from .imaging.render import EncodeOptions, render
 from .info_cache import InfoCache
 from .sources.base import SourceFile, SourceScope
@@ -109,8 +109,8 @@ class ImageService:
         covers: CoverLookup | None = None,
     ) -> None:
         self._settings = settings
-        self._sources = SourceRegistry(settings, covers)
         self._size_pool = size_pool
+        self._sources = SourceRegistry(settings, covers, self._probe_ranges)
         self._image_pool = image_pool
         self._derivatives = derivatives
         self._infos = InfoCache(settings.info_cache_size, self._probe)
@@ -140,6 +140,22 @@ class ImageService:
         return await self._size_pool.submit(
             probe, str(source.path), self._settings.max_source_pixels, page, self._settings.pdf_dpi
         )
+
+    async def _probe_ranges(
+        self, ranges: Sequence[tuple[int, bytes]], size: int, page: int | None
+    ) -> ImageInfo | MoreBytes:
+        return await self._size_pool.submit(
+            probe_ranges, list(ranges), size, self._settings.max_source_pixels, page
+        )
+
+    async def describe(self, identifier_text: str) -> ResolvedImage:
+        """`resolve` for info.json: an object in a store is not downloaded for it."""
+        identifier = self._sources.parse(identifier_text)
+        peeked = await self._sources.peek(identifier)
+        info = peeked.info
+        if info is None:
+            info = await self._infos.get(peeked.file, identifier.page)
+        return ResolvedImage(identifier, peeked.file, info)
 
     async def resolve(self, identifier_text: str) -> ResolvedImage:
         identifier = self._sources.parse(identifier_text)

@@ -81,3 +81,12 @@ def server(io_loop: IOLoop, settings: Settings) -> Iterator[Server]:
 @pytest.fixture
 def app(server: Server) -> ServerApplication:
     return server.make_app()
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One SeaweedFS S3 store for the whole session (tests/s3store.py); its `S3Store`."""
+    from tests.s3store import s3_store  # boto3 is imported only by sessions that need it
+
+    with s3_store(tmp_path_factory.mktemp("s3")) as store:
+        yield store
