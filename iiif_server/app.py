@@ -18,6 +18,7 @@ from .handlers.status import HealthHandler
 from .imaging.render import configure_worker
 from .imaging.warm_up import exercise_codecs
 from .logs import access_log
+from .lookup.product import LookupProduct
 from .metrics.collect import Metrics
 from .products import Product
 from .purge.product import purge_product
@@ -111,6 +112,8 @@ class Server:
             self.products.append(purge_product(settings, self))
         self.metrics = Metrics(self)
         self.products.append(self.metrics)
+        if settings.lookup.enabled:
+            self.products.append(LookupProduct(settings.lookup, settings.cache_path))
         # Last: its mount may be `/`, which matches every path the others leave.
         self.products.append(
             ResourcesProduct(
