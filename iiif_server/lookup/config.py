@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,8 +20,10 @@ _MODE = re.compile(r"[A-Za-z0-9_.-]+")
 
 @dataclass(frozen=True, kw_only=True)
 class LookupSettings:
-    listing_url: str | None = None  # template with {scheme}; None: the product is off
-    schemes: tuple[str, ...] = ()
+    # Template with {scheme} (http, https, or file: for a listing on this machine); None: off.
+    # The default answers from the shipped sample listing.
+    listing_url: str | None = "file:data/lookup/{scheme}.json"
+    schemes: tuple[str, ...] = ("archive.org",)
     mount: str = "/lookup"
     interval: float = 60.0  # seconds between syncs (with jitter)
     timeout: float = 120.0  # seconds one sync (download and parse) may take
@@ -40,6 +43,14 @@ class LookupSettings:
         assert self.listing_url is not None
         return self.listing_url.replace("{scheme}", scheme)
 
+    def local_file(self, scheme: str) -> Path | None:
+        """The listing's path for a `file:` template (relative to the working directory)."""
+        url = self.url(scheme)
+        if not url.startswith("file:"):
+            return None
+        path = url.removeprefix("file:")
+        return Path(path.removeprefix("//") if path.startswith("///") else path)
+
 
 def _http_template(key: str, value: Any, placeholders: tuple[str, ...]) -> str:
     if not isinstance(value, str):
@@ -58,6 +69,8 @@ def _listing_url(key: str, value: Any) -> str | None:
         return None
     if not isinstance(value, str) or "{scheme}" not in value:
         raise ValueError(f"{key}: must be a URL template containing {{scheme}}, got {value!r}")
+    if value.startswith("file:"):
+        return value  # a listing the operator placed on this machine (the shipped sample)
     return _http_template(key, value, ("{scheme}",))
 
 

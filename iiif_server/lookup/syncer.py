@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -81,6 +82,11 @@ async def _download(
     settings: LookupSettings, scheme: str, destination: Path, headers: dict[str, str]
 ) -> tuple[int, str | None, str | None]:
     """Stream the listing into `destination`: (status code, ETag, Last-Modified)."""
+    local = settings.local_file(scheme)
+    if local is not None:
+        return await asyncio.to_thread(
+            _copy_local, local, destination, settings.max_listing_bytes, headers
+        )
     limit = settings.max_listing_bytes
     received = 0
     # Tornado's own body limit would cut without saying why: `write` enforces ours.
@@ -112,6 +118,25 @@ async def _download(
     if response.code not in (200, 304):
         raise SyncFailed(f"the editor answered HTTP {response.code}")
     return response.code, response.headers.get("ETag"), response.headers.get("Last-Modified")
+
+
+def _copy_local(
+    source: Path, destination: Path, limit: int, headers: dict[str, str]
+) -> tuple[int, str | None, str | None]:
+    """A `file:` listing, with the same size limit and a size-and-mtime validator as its ETag."""
+    try:
+        with source.open("rb") as file:
+            stat = os.fstat(file.fileno())
+            validator = f'"{stat.st_size}-{stat.st_mtime_ns}"'
+            if headers.get("If-None-Match") == validator:
+                return 304, validator, None
+            if stat.st_size > limit:
+                raise SyncFailed(f"the listing exceeds max_listing_bytes ({limit})")
+            with destination.open("wb") as copy:
+                shutil.copyfileobj(file, copy, 2**20)
+    except OSError as error:
+        raise SyncFailed(f"cannot read the listing {source}: {error.strerror}") from None
+    return 200, validator, None
 
 
 async def _build(listing: Path, target: Path, seconds: float) -> dict[str, int]:

@@ -70,5 +70,7 @@ def test_sync_prints_what_changed_and_get_answers(
 
 
 def test_lookup_off(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["lookup", "sync"]) == 2
+    off = tmp_path / "off.yml"
+    off.write_text("lookup: {listing_url: null}\n")
+    assert main(["lookup", "sync", "--config", str(off)]) == 2
     assert "lookup is off" in capsys.readouterr().err

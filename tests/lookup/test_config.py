@@ -13,8 +13,22 @@ from iiif_server.lookup.config import LookupSettings
 LISTING = "https://editor.example/list-books-by-id/{scheme}.json"
 
 
-def test_off_by_default_and_on_with_a_listing_url() -> None:
-    assert not from_mapping({}).lookup.enabled
+def test_the_default_answers_from_the_shipped_sample_and_null_turns_it_off() -> None:
+    default = from_mapping({}).lookup
+    assert default.enabled
+    assert default.local_file("archive.org") == Path("data/lookup/archive.org.json")
+    assert from_mapping({"lookup": {"listing_url": None}}).lookup.enabled is False
+
+
+def test_file_listing_urls_name_a_path_on_this_machine() -> None:
+    relative = from_mapping({"lookup": {"listing_url": "file:lists/{scheme}.json"}}).lookup
+    assert relative.local_file("ISBN") == Path("lists/ISBN.json")
+    absolute = from_mapping({"lookup": {"listing_url": "file:///srv/{scheme}.json"}}).lookup
+    assert absolute.local_file("ISBN") == Path("/srv/ISBN.json")
+    assert from_mapping({"lookup": {"listing_url": LISTING}}).lookup.local_file("ISBN") is None
+
+
+def test_on_with_a_listing_url() -> None:
     settings = from_mapping(
         {
             "lookup": {
@@ -43,7 +57,6 @@ def test_off_by_default_and_on_with_a_listing_url() -> None:
         ({"listing_url": "https://editor.example/l.json", "schemes": ["a"]}, "lookup.listing_url"),
         ({"listing_url": "javascript:{scheme}", "schemes": ["a"]}, "lookup.listing_url"),
         ({"listing_url": "https://{scheme}.example/", "schemes": ["a"]}, "lookup.listing_url"),
-        ({"listing_url": LISTING}, "lookup.schemes"),
         ({"listing_url": LISTING, "schemes": []}, "lookup.schemes"),
         ({"listing_url": LISTING, "schemes": ["a/b"]}, "lookup.schemes"),
         ({"listing_url": LISTING, "schemes": ["a", "a"]}, "lookup.schemes"),
