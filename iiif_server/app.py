@@ -14,6 +14,7 @@ from .covers.service import CoverService
 from .handlers.base import NotFoundHandler
 from .handlers.covers import routes as cover_routes
 from .handlers.iiif import routes as iiif_routes
+from .handlers.lookup import redirects_first
 from .handlers.status import HealthHandler
 from .imaging.render import configure_worker
 from .imaging.warm_up import exercise_codecs
@@ -149,7 +150,7 @@ class Server:
             *(route for product in self.products for route in product.routes()),
         ]
         return ServerApplication(
-            handlers,
+            redirects_first(handlers),
             default_handler_class=NotFoundHandler,
             metrics=self.metrics,
             **tornado_settings,

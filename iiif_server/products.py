@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-Route = tuple[str, Any, dict[str, Any]]
+# A path regex (or a tornado.routing.Matcher of its own), the handler, its arguments.
+Route = tuple[Any, Any, dict[str, Any]]
 
 
 class Product(Protocol):

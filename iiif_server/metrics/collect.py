@@ -105,6 +105,8 @@ class Metrics:
             "iiif_shared_errors", "Failed requests to a shared tier (derivatives, redis)",
             ["tier"], registry=self.registry,
         )  # fmt: skip
+        # Bounded: handler classes times the statuses they answer.
+        self._request_children: dict[tuple[type, int], Any] = {}
         self._deltas = _Deltas()
         self._decoded = _Deltas()
         self._task: asyncio.Task[None] | None = None
@@ -137,9 +139,12 @@ class Metrics:
 
     def observe(self, handler: RequestHandler) -> None:
         """One finished request (from the application's `log_request`)."""
-        self.requests.labels(api_label(handler), str(handler.get_status())).observe(
-            handler.request.request_time()
-        )
+        key = (type(handler), handler.get_status())
+        child = self._request_children.get(key)
+        if child is None:  # labels() takes a lock and builds its key: once per key, not per request
+            child = self.requests.labels(api_label(handler), str(key[1]))
+            self._request_children[key] = child
+        child.observe(handler.request.request_time())
 
     async def exposition(self) -> bytes:
         """The text of `/metrics`: every front's counts when there are several."""
