@@ -10,10 +10,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tornado.escape import to_unicode
 from tornado.httpclient import AsyncHTTPClient, HTTPResponse
+from tornado.httputil import HTTPServerRequest, RequestStartLine
+from tornado.routing import PathMatches
 
 from iiif_server.app import Server
 from iiif_server.config import Settings
+from iiif_server.handlers.lookup import (
+    LookupHandler,
+    LookupPath,
+    LookupStatusHandler,
+    redirects_first,
+)
 from iiif_server.lookup.config import LookupSettings
 from iiif_server.products import Product
 from tests.conftest import TEST_IMAGE_ID, make_settings
@@ -97,6 +106,8 @@ async def test_a_listed_url_is_a_short_lived_redirect(
         assert response.code == 302
         assert response.headers["Location"] == "http://render.example/fairer.epub"
         assert response.headers["Cache-Control"] == "public, max-age=300"
+        assert response.headers["Access-Control-Allow-Origin"] == "*"
+        assert response.headers["Content-Length"] == "0"
         assert response.body == b""
     slash = await get(http_client, f"{base_url}/lookup/archive.org/edit/a%2Fb%20c")
     assert slash.headers["Location"] == "https://editor.example/slash/edit/"
@@ -160,6 +171,78 @@ async def test_at_the_root_other_paths_fall_through(
         b"404 Not Found: no such"
     )
     assert json.loads((await get(http_client, f"{base_url}/")).body)["schemes"]["ISBN"]["ids"] == 1
+
+
+@pytest.mark.parametrize("lookup_overrides", [{"mount": "/iiif"}])
+async def test_a_mount_under_anothers_path_leaves_that_product_its_routes(
+    http_client: AsyncHTTPClient, base_url: str, server: Server
+) -> None:
+    await loaded(server)
+    response = await get(http_client, f"{base_url}/iiif/archive.org/epub/fairerthandayfo00hugggoog")
+    assert response.headers["Location"] == "http://render.example/fairer.epub"
+    info = await get(http_client, f"{base_url}/iiif/3/{TEST_IMAGE_ID}/info.json")
+    assert info.code == 200
+    assert json.loads(info.body)["type"] == "ImageService3"
+
+
+PATHS = [
+    "/lookup/archive.org/edit/abc",
+    "/lookup/archive.org/edit/a%2Fb%20c",  # an id with a slash and a space
+    "/lookup/ISBN/epub/%C3%A9t%C3%A9",  # UTF-8, percent-encoded
+    "/lookup/ISBN/epub/%ff",  # not UTF-8: Tornado answers 400
+    "/lookup/ISBN/epub/plus+sign",
+    "/lookup/archive.org/edit/",
+    "/lookup/archive.org/edit/abc/",
+    "/lookup/archive.org//abc",
+    "/lookup/archive.org/edit",
+    "/lookup/a/b/c/d",
+    "/lookupx/a/b/c",
+    "/lookup",
+    "/archive.org/edit/abc",
+    "/DOI/edit/abc",
+]
+
+
+@pytest.mark.parametrize("mount", ["/lookup", "/"])
+def test_the_redirect_matcher_matches_and_decodes_as_the_route_pattern_did(mount: str) -> None:
+    """`LookupPath` stands for `{mount}/([^/]+)/([^/]+)/([^/]+)` (schemes listed at `/`)."""
+    root = "" if mount == "/" else mount
+    scheme = "([^/]+)" if root else "(archive\\.org|ISBN)"
+    regex = PathMatches(rf"{root}/{scheme}/([^/]+)/([^/]+)")
+    ours = LookupPath(root, None if root else frozenset({"archive.org", "ISBN"}))
+    for path in PATHS:
+        request = HTTPServerRequest(start_line=RequestStartLine("GET", path, "HTTP/1.0"))
+        expected, got = regex.match(request), ours.match(request)
+        assert (got is None) == (expected is None), path
+        if expected is not None and got is not None:
+            assert [_unicode_or_bytes(a) for a in got["path_args"]] == [
+                _unicode_or_bytes(a) for a in expected["path_args"]
+            ], path
+
+
+def _unicode_or_bytes(argument: str | bytes) -> str | bytes:
+    """What the handler gets (RequestHandler.decode_argument), or the bytes it refuses."""
+    try:
+        return to_unicode(argument)
+    except UnicodeDecodeError:
+        return argument if isinstance(argument, bytes) else argument.encode()
+
+
+def test_the_redirects_go_first_only_under_a_mount_no_other_route_starts_with() -> None:
+    def order(mount: str) -> list[Any]:
+        redirects = (LookupPath(mount, None), LookupHandler, {})
+        routes = [
+            ("/health", "health", {}),
+            (r"/iiif/(2|3)/([^/]+)/info\.json", "info", {}),
+            (rf"{mount}/?", LookupStatusHandler, {}),
+            redirects,
+            (r"/resources/(.*)", "resources", {}),
+        ]
+        return [route[1] for route in redirects_first(routes)]
+
+    assert order("/lookup")[0] is LookupHandler
+    assert order("/iiif")[3] is LookupHandler  # `/iiif/3/x/info.json` stays the image API's
+    assert order("/health")[3] is LookupHandler
 
 
 @pytest.mark.parametrize("editor_behaviour", ["500"])
