@@ -15,7 +15,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPResponse
 from tornado.httputil import HTTPServerRequest, RequestStartLine
 from tornado.routing import PathMatches
 
-from iiif_server.app import Server
+from iiif_server.app import Server, ServerApplication
 from iiif_server.config import Settings
 from iiif_server.handlers.lookup import (
     LookupHandler,
@@ -113,6 +113,17 @@ async def test_a_listed_url_is_a_short_lived_redirect(
     assert slash.headers["Location"] == "https://editor.example/slash/edit/"
     isbn = await get(http_client, f"{base_url}/lookup/ISBN/epub/9780415480635")
     assert isbn.headers["Location"] == "https://render.example/isbn.epub"
+
+
+async def test_answered_redirects_leave_no_request_counted_in_flight(
+    http_client: AsyncHTTPClient, base_url: str, server: Server, app: ServerApplication
+) -> None:
+    """A stopping server waits for the in-flight count to reach zero."""
+    await loaded(server)
+    for path in ("archive.org/edit/fairerthandayfo00hugggoog", "archive.org/epub/unknownbook"):
+        await asyncio.gather(*(get(http_client, f"{base_url}/lookup/{path}") for _ in range(20)))
+    assert app.in_flight == 0
+    assert await app.wait_idle(1)
 
 
 @pytest.mark.parametrize(
