@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import time
 from asyncio import Future
 from datetime import datetime
 from email.utils import parsedate_to_datetime
+from http.client import responses
 from typing import Any
 
+import tornado
 import tornado.web
+from tornado import httputil
 
 from ..errors import ServerError, Unavailable
 
 logger = logging.getLogger(__name__)
+_SERVER = f"TornadoServer/{tornado.version}"
+
+
+@functools.lru_cache(maxsize=2)  # this second and the last
+def _http_date(second: int) -> str:
+    return httputil.format_timestamp(second)
 
 
 class BaseHandler(tornado.web.RequestHandler):
@@ -42,6 +53,24 @@ class BaseHandler(tornado.web.RequestHandler):
         if self._counted:
             self._counted = False
             self.application.request_finished()  # type: ignore[attr-defined]
+
+    def clear(self) -> None:
+        """Tornado's `clear`, with the `Date` formatted once a second, not for every request.
+
+        Formatting it takes about 3 µs, as much as a tenth of a lookup redirect's own
+        work; an HTTP date has whole seconds anyway.
+        """
+        self._headers = httputil.HTTPHeaders(
+            {
+                "Server": _SERVER,
+                "Content-Type": "text/html; charset=UTF-8",
+                "Date": _http_date(int(time.time())),
+            }
+        )
+        self.set_default_headers()
+        self._write_buffer = []
+        self._status_code = 200
+        self._reason = responses[200]
 
     def set_default_headers(self) -> None:
         # Constants: straight into the headers, past set_header's checks (every request).
