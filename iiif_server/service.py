@@ -271,9 +271,13 @@ class ImageService:
         etag = None if shared is None else self._sources.store.etag_of(image.source)
         identity = None if etag is None else (image.source.identity, "etag:" + etag)
 
+        session = image.key in self._described
+
         async def compute() -> bytes:
             if shared is not None:
-                data = await shared.get(group.type, group.source, derivative.key, identity)
+                data = await shared.get(
+                    group.type, group.source, derivative.key, identity, session=session
+                )
                 if data is not None:
                     return data
             data = await self._image_pool.submit(
@@ -283,14 +287,16 @@ class ImageService:
                 image.info,
                 derivative.request,
                 self._encode_options,
-                image.key in self._described,
+                session,
                 # One image, one worker: its decoded-image cache is reused. The pages
                 # of one document spread over the workers.
                 affinity=image.key,
             )
             self.renders += 1
             if shared is not None:
-                shared.put_soon(group.type, group.source, derivative.key, data, identity)
+                shared.put_soon(
+                    group.type, group.source, derivative.key, data, identity, session=session
+                )
             return data
 
         return await self._derivatives.get_or_compute(derivative.key, compute, derivative.group)
