@@ -144,6 +144,7 @@ def main() -> None:
                 warm.append(browser.session(a, path.name, (width, height)))
                 served["warm"] += log_a.tiles()
             renders_b = nodes.renders(b)
+            shared_b = nodes.health(b)["shared"]["derivatives"]
     cold_s, shared_s = statistics.median(cold), statistics.median(shared)
     connections = "a new connection per request" if options.new_connections else "kept alive"
     print(
@@ -159,7 +160,10 @@ def main() -> None:
         print(
             f"{label:<40}{statistics.median(times):>10.3f}{statistics.median(served[kind]):>14.2f}"
         )
-    print(f"ratio cold / shared: {cold_s / shared_s:.1f}x (renders on node B: {renders_b:.0f})")
+    print(
+        f"ratio cold / shared: {cold_s / shared_s:.1f}x (node B: {renders_b:.0f} renders,"
+        f" {shared_b['hits']} tiles from the bucket, {shared_b['bundles_read']} bundles read)"
+    )
     if not options.no_s3:
         subprocess.run([sys.executable, str(REPO / "bench" / "s3.py")], check=True)
 
