@@ -31,7 +31,7 @@ from .sources.registry import Identifier, SourceRegistry
 T = TypeVar("T")
 
 # Bump when the imaging output changes, so old derivatives are not served.
-CACHE_KEY_VERSION = "2"  # 2: embedded ICC profiles are applied
+CACHE_KEY_VERSION = "3"  # 2: embedded ICC profiles are applied; 3: JPEG q75, optimized
 # Sources fetched from elsewhere have their own freshness rules (ttl): remembered
 # answers for them go back through the source after this long.
 _HOT_RECHECK_SECONDS = 60.0
@@ -122,6 +122,8 @@ class ImageService:
         )
         self._encode_options = EncodeOptions(
             jpeg_quality=settings.jpeg_quality,
+            jpeg_optimize=settings.jpeg_optimize,
+            jpeg_progressive=settings.jpeg_progressive,
             png_compress_level=settings.png_compress_level,
             webp_quality=settings.webp_quality,
             webp_method=settings.webp_method,

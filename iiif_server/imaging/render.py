@@ -98,7 +98,12 @@ def render(
         size = orientation.stored_size(turn, (request.width, request.height))
         if isinstance(decoded.image, Planes) and _jpeg_of_planes(decoded.image, turn, request):
             piece = transform.cut_planes(decoded, box, size)
-            return piece.encode_jpeg(options.jpeg_quality, gray=request.quality == "gray")
+            return piece.encode_jpeg(
+                options.jpeg_quality,
+                gray=request.quality == "gray",
+                optimize=options.jpeg_optimize,
+                progressive=options.jpeg_progressive,
+            )
         gray = request.quality in ("gray", "bitonal")
         image = orientation.apply(transform.cut(decoded, box, size, gray), turn)
         image = transform.mirror_and_rotate(
