@@ -97,8 +97,8 @@ class Settings:
     max_source_pixels: int = 400_000_000
     page_delimiter: str = ";"  # `books:scan.pdf;12` is page 12
     pdf_dpi: int = 150
-    jpeg_quality: int = 75
-    jpeg_optimize: bool = True
+    jpeg_quality: int = 73
+    jpeg_optimize: bool = False
     jpeg_progressive: bool = False
     png_compress_level: int = 1
     webp_quality: int = 90

@@ -31,7 +31,7 @@ from .sources.registry import Identifier, SourceRegistry
 T = TypeVar("T")
 
 # Bump when the imaging output changes, so old derivatives are not served.
-CACHE_KEY_VERSION = "3"  # 2: embedded ICC profiles are applied; 3: JPEG q75, optimized
+CACHE_KEY_VERSION = "3"  # 2: embedded ICC profiles are applied; 3: JPEG q73
 # Sources fetched from elsewhere have their own freshness rules (ttl): remembered
 # answers for them go back through the source after this long.
 _HOT_RECHECK_SECONDS = 60.0
