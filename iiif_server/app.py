@@ -8,6 +8,7 @@ from typing import Any
 
 import tornado.web
 
+from .access_log import AccessLog
 from .cache import DerivativeCache
 from .config import Settings
 from .covers.service import CoverService
@@ -86,6 +87,7 @@ class Server:
         )
         # The other products, in route order (one mounted at `/` goes last).
         self.products: list[Product] = []
+        self.access_log = AccessLog()
 
     async def start(self) -> None:
         """Load the derivative index and start the pools; call inside the running loop."""
@@ -106,6 +108,7 @@ class Server:
         await self.size_pool.close(grace)
         await self.derivatives.flush()  # derivatives still being written land on disk
         self.derivatives.close()
+        self.access_log.flush()
 
     def make_app(self, **tornado_settings: Any) -> ServerApplication:
         handlers: list[Any] = [
@@ -114,6 +117,7 @@ class Server:
             *iiif_routes(self.service, self.settings),
             *(route for product in self.products for route in product.routes()),
         ]
+        tornado_settings.setdefault("log_function", self.access_log)
         return ServerApplication(
             handlers, default_handler_class=NotFoundHandler, **tornado_settings
         )

@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from . import __version__
+from .access_log import LOG_FORMAT
 from .cache import DerivativeCache
 from .config import ConfigError, Settings, load
 from .covers import commands as cover_commands
@@ -31,7 +32,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 def configure_logging(level: str) -> None:
     logging.basicConfig(
         level=level.upper(),
-        format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s",
+        format=LOG_FORMAT,
     )
 
 
