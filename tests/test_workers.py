@@ -322,3 +322,12 @@ async def test_new_keys_are_spread_over_workers_and_stay_there() -> None:
         assert sorted(first.count(pid) for pid in set(first)) == [2, 2]
         again = await asyncio.gather(*(pool.submit(tasks.pid, affinity=k) for k in keys))
         assert again == first
+
+
+@run_async
+async def test_idle_work_runs_between_tasks_once_each_time() -> None:
+    async with make_pool(size=1, initializer=tasks.register_idle_work) as pool:
+        await pool.wait_ready()
+        assert await pool.submit(tasks.idle_runs) == 0  # nothing before the first task
+        await asyncio.sleep(0.2)
+        assert await pool.submit(tasks.idle_runs) == 1  # once after it, not twice

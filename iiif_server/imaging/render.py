@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 
 from iiif_server.iiif.image import ImageInfo
 from iiif_server.iiif.request import ImageRequest
-from iiif_server.imaging import decode, orientation, reader, transform
+from iiif_server.imaging import decode, orientation, reader, spare, transform
 from iiif_server.imaging.decode import Decoded
 from iiif_server.imaging.decoded_cache import DecodedCache, DecodedKey
 from iiif_server.imaging.encode import EncodeOptions, encode
 from iiif_server.imaging.lossless import lossless_jpeg
 from iiif_server.imaging.planes import Planes
 from iiif_server.imaging.warm_up import exercise_codecs
+from iiif_server.worker_process import when_idle
 
 __all__ = ["EncodeOptions", "configure_worker", "decoded_cache_stats", "render"]
 
@@ -50,6 +51,7 @@ def configure_worker(
     global _worker
     _worker = _Worker(DecodedCache(decoded_cache_bytes, decoded_cache_images), max_pixels)
     exercise_codecs()
+    when_idle(spare.refill)
 
 
 def decoded_cache_stats() -> dict[str, int]:

@@ -17,7 +17,7 @@ import ctypes
 import ctypes.util
 import importlib.metadata
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -189,8 +189,12 @@ def plane_sizes(
     ]
 
 
-def decode_planes(data: bytes, header: Header) -> tuple[tuple[int, int], list[bytearray]]:
+def decode_planes(
+    data: bytes, header: Header, allocate: Callable[[list[int]], list[bytearray]] | None = None
+) -> tuple[tuple[int, int], list[bytearray]]:
     """The planes of `data` at full size: the size and the planes.
+
+    `allocate(lengths)` gives the buffers (default: new ones).
 
     Any warning (a truncated file, say) raises: the caller decides with its
     other decoder what such a file means.
@@ -201,7 +205,8 @@ def decode_planes(data: bytes, header: Header) -> tuple[tuple[int, int], list[by
         raise _error(handle)
     size = (header.width, header.height)
     sizes = plane_sizes(*size, header.sampling, header.planes)
-    buffers = [bytearray(width * height) for width, height in sizes]
+    lengths = [width * height for width, height in sizes]
+    buffers = allocate(lengths) if allocate else [bytearray(length) for length in lengths]
     pointers = (ctypes.c_void_p * 3)(
         *(ctypes.addressof((ctypes.c_char * len(buffer)).from_buffer(buffer)) for buffer in buffers)
     )
