@@ -6,6 +6,7 @@ memory or the derivative cache is answered here without touching a pool.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import time
@@ -22,7 +23,7 @@ from .iiif.info import InfoOptions
 from .iiif.params import Limits, Version
 from .iiif.request import ImageRequest, canonical_path, parse_image_request
 from .imaging.probe import probe
-from .imaging.render import EncodeOptions, render
+from .imaging.render import EncodeOptions, prepare, render
 from .info_cache import InfoCache
 from .sources.base import SourceFile
 from .sources.isbn import CoverLookup
@@ -37,6 +38,10 @@ CACHE_KEY_VERSION = "3"  # 2: embedded ICC profiles are applied; 3: JPEG q73
 _HOT_RECHECK_SECONDS = 60.0
 # How long after an info.json requests for its image count as a deep-zoom session.
 _SESSION_SECONDS = 60.0
+# Decodes started by an info.json that no tile has followed yet (in the last
+# session time): beyond this many, a harvester is reading info.json documents
+# and no decode starts until a viewer asks for a tile of one of them.
+_MAX_UNUSED_PREPARED = 4
 
 
 class TaskRunner(Protocol):
@@ -44,12 +49,19 @@ class TaskRunner(Protocol):
 
     async def submit(self, fn: Callable[..., T], *args: Any, affinity: str | None = None) -> T: ...
 
+    def idle(self) -> bool:
+        """Whether optional work (a decode ahead of need) may start now."""
+        ...
+
 
 class InProcessRunner:
     """Runs tasks right here: for commands that answer one question and exit."""
 
     async def submit(self, fn: Callable[..., T], *args: Any, affinity: str | None = None) -> T:
         return fn(*args)
+
+    def idle(self) -> bool:
+        return False  # a one-off command does only what it is asked
 
 
 @dataclass(frozen=True)
@@ -109,6 +121,11 @@ class ImageService:
         self._infos = InfoCache(settings.info_cache_size, self._probe)
         # Images whose info.json was asked for lately: a deep-zoom viewer is on them.
         self._described: TTLCache[str, bool] = TTLCache(maxsize=4096, ttl=_SESSION_SECONDS)
+        # Images decoded ahead by their info.json, until their first tile is asked for.
+        self._prepared: TTLCache[str, bool] = TTLCache(
+            maxsize=_MAX_UNUSED_PREPARED, ttl=_SESSION_SECONDS
+        )
+        self._preparing: set[asyncio.Future[None]] = set()  # referenced until done
         # URL path -> finished bytes: a repeated tile costs one stat(), no parsing, no disk read.
         self._hot: LRUCache[str, HotDerivative] = LRUCache(
             maxsize=settings.hot_cache_bytes, getsizeof=lambda entry: entry.nbytes
@@ -141,8 +158,39 @@ class ImageService:
         return ResolvedImage(identifier, source, info)
 
     def described(self, image: ResolvedImage) -> None:
-        """Note that a viewer fetched this image's info.json (a zoom session may follow)."""
+        """Note that a viewer fetched this image's info.json (a zoom session may follow).
+
+        The first info.json of a plain JPEG also starts its decode, when every
+        image worker is idle: the viewer's round trip to its first tile then
+        hides the decode that tile would wait for. Busy workers, or several such
+        decodes that no tile followed, start nothing.
+        """
+        first = image.key not in self._described
         self._described[image.key] = True
+        self._prepared.expire()
+        if (
+            first
+            and image.info.format == "JPEG"
+            and len(self._prepared) < _MAX_UNUSED_PREPARED
+            and self._image_pool.idle()
+        ):
+            self._prepared[image.key] = True
+            future = asyncio.ensure_future(
+                self._image_pool.submit(
+                    prepare,
+                    str(image.source.path),
+                    image.source.identity,
+                    image.info,
+                    affinity=image.key,
+                )
+            )
+            self._preparing.add(future)
+            future.add_done_callback(self._prepared_done)
+
+    def _prepared_done(self, future: asyncio.Future[None]) -> None:
+        self._preparing.discard(future)
+        if not future.cancelled():
+            future.exception()  # not reported: the tile that follows meets it again
 
     def info_options(self, image: ResolvedImage) -> InfoOptions:
         type_settings = image.identifier.type
@@ -203,6 +251,7 @@ class ImageService:
 
     async def render(self, derivative: Derivative) -> bytes:
         image = derivative.image
+        self._prepared.pop(image.key, None)  # a viewer followed its info.json
 
         async def compute() -> bytes:
             return await self._image_pool.submit(

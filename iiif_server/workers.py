@@ -165,6 +165,13 @@ class WorkerPool:
                 self._notify()
             raise
 
+    def idle(self) -> bool:
+        """Every worker ready, none running or waiting for a task: room for optional work."""
+        return all(
+            not s.pending and s.worker is not None and s.worker.ready and s.worker.task is None
+            for s in self._slots
+        )
+
     async def wait_ready(self) -> None:
         """Wait until every worker has run its initializer.
 

@@ -22,7 +22,7 @@ from iiif_server.imaging.planes import Planes
 from iiif_server.imaging.warm_up import exercise_codecs
 from iiif_server.worker_process import when_idle
 
-__all__ = ["EncodeOptions", "configure_worker", "decoded_cache_stats", "render"]
+__all__ = ["EncodeOptions", "configure_worker", "decoded_cache_stats", "prepare", "render"]
 
 # Formats whose outputs can carry alpha: rotation corners stay transparent there.
 _ALPHA_FORMATS = frozenset({"png", "webp", "gif", "tif", "jp2"})
@@ -113,6 +113,21 @@ def render(
         )
         image = transform.apply_quality(image, request.quality)
         return encode(image, request.format, options)
+
+
+def prepare(path: str, identity: str, info: ImageInfo) -> None:
+    """Decode the source and make its levels down to the coarsest a zoom session cuts.
+
+    What the first tile of a session would do, done when its info.json is asked for.
+    """
+    worker = _worker
+    if worker is None:
+        raise RuntimeError("configure_worker() must run in this process before prepare()")
+    coarsest = decode.max_native_scale(info) or _MAX_SCALE
+    while coarsest > 1 and (info.width // coarsest < 1 or info.height // coarsest < 1):
+        coarsest //= 2
+    with reader.pillow_errors(worker.max_pixels, "the image could not be decoded"):
+        _decoded(worker, path, identity, info, coarsest, False)
 
 
 def _jpeg_of_planes(planes: Planes, turn: int, request: ImageRequest) -> bool:
