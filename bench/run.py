@@ -24,7 +24,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -81,14 +81,15 @@ def tree_rss(root: int) -> int:
 
 
 class PeakRss:
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, measure: Callable[[int], int] = tree_rss) -> None:
         self.pid, self.peak, self._stop = pid, 0, threading.Event()
+        self.measure = measure
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
 
     def _sample(self) -> None:
         while not self._stop.wait(0.05):
-            self.peak = max(self.peak, tree_rss(self.pid))
+            self.peak = max(self.peak, self.measure(self.pid))
 
     def stop(self) -> int:
         self._stop.set()

@@ -19,7 +19,8 @@ import os
 import time
 from typing import Any
 
-LOG_FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
+from .logs import TEXT_FORMAT, access_log
+
 _DELAY = 0.2  # seconds a line may wait
 _MAX_LINES = 256
 _logger = logging.getLogger("tornado.access")
@@ -46,13 +47,11 @@ class AccessLog:
             1000.0 * request.request_time(),
         )
         if status >= 400 or not _logger.isEnabledFor(logging.INFO):
-            level = logging.INFO if status < 400 else logging.WARNING
-            level = logging.ERROR if status >= 500 else level
-            _logger.log(level, "%s", message)
+            access_log(handler)
             return
         streams, others = _handlers()
         if others or not streams:
-            _logger.info("%s", message)
+            access_log(handler)  # one record, with the request's fields (JSON lines)
             return
         self._lines.append(self._timestamp() + self._prefix + message + "\n")
         if len(self._lines) >= _MAX_LINES:
@@ -91,8 +90,8 @@ class AccessLog:
 def _handlers() -> tuple[list[logging.StreamHandler[Any]], list[logging.Handler]]:
     """The handlers an INFO record of `tornado.access` reaches: plain streams, and the rest.
 
-    A plain stream with the default format of `configure_logging` is written
-    directly; anything else (files, captures, other formats) gets records.
+    A plain stream with the text format of `logs.configure_logging` is written
+    directly; anything else (files, captures, JSON lines) gets records.
     """
     streams: list[logging.StreamHandler[Any]] = []
     others: list[logging.Handler] = []
@@ -110,4 +109,8 @@ def _handlers() -> tuple[list[logging.StreamHandler[Any]], list[logging.Handler]
 
 
 def _is_ours(formatter: logging.Formatter | None) -> bool:
-    return formatter is not None and formatter._fmt == LOG_FORMAT and formatter.datefmt is None
+    return (
+        type(formatter) is logging.Formatter
+        and formatter._fmt == TEXT_FORMAT
+        and formatter.datefmt is None
+    )

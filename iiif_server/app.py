@@ -18,8 +18,14 @@ from .handlers.iiif import routes as iiif_routes
 from .handlers.status import HealthHandler
 from .imaging.render import configure_worker
 from .imaging.warm_up import exercise_codecs
+from .logs import access_log
+from .lookup.product import LookupProduct
+from .metrics.collect import Metrics
 from .products import Product
+from .purge.product import purge_product
+from .resources.product import ResourcesProduct
 from .service import ImageService
+from .shared.tiers import SharedTiers
 from .workers import WorkerPool
 
 logger = logging.getLogger(__name__)
@@ -33,6 +39,12 @@ class ServerApplication(tornado.web.Application):
         self.in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
+
+    def log_request(self, handler: tornado.web.RequestHandler) -> None:
+        self.settings.get("log_function", access_log)(handler)
+        metrics = self.settings.get("metrics")
+        if metrics is not None:
+            metrics.observe(handler)
 
     def request_started(self) -> None:
         self.in_flight += 1
@@ -82,11 +94,33 @@ class Server:
             settings.cache_max_bytes // settings.processes,
         )
         self.covers = CoverService.from_settings(settings.covers, settings.cache_path)
+        self.shared: SharedTiers | None = None
+        if settings.shared_cache is not None or settings.shared_info is not None:
+            self.shared = SharedTiers(
+                settings.shared_cache,
+                settings.shared_info,
+                settings.source_path,
+                settings.cache_path,
+            )
         self.service = ImageService(
-            settings, self.size_pool, self.image_pool, self.derivatives, self.covers
+            settings, self.size_pool, self.image_pool, self.derivatives, self.covers, self.shared
         )
         # The other products, in route order (one mounted at `/` goes last).
         self.products: list[Product] = []
+        if self.shared is not None:
+            self.products.append(self.shared)
+        if settings.admin_token is not None:
+            self.products.append(purge_product(settings, self))
+        self.metrics = Metrics(self)
+        self.products.append(self.metrics)
+        if settings.lookup.enabled:
+            self.products.append(LookupProduct(settings.lookup, settings.cache_path))
+        # Last: its mount may be `/`, which matches every path the others leave.
+        self.products.append(
+            ResourcesProduct(
+                settings.resources, self.image_pool, self.derivatives, settings.max_source_pixels
+            )
+        )
         self.access_log = AccessLog()
 
     async def start(self) -> None:
@@ -119,5 +153,8 @@ class Server:
         ]
         tornado_settings.setdefault("log_function", self.access_log)
         return ServerApplication(
-            handlers, default_handler_class=NotFoundHandler, **tornado_settings
+            handlers,
+            default_handler_class=NotFoundHandler,
+            metrics=self.metrics,
+            **tornado_settings,
         )

@@ -4,9 +4,11 @@ A hit is the hot path of the whole server and is answered by the front process i
 one sha256 of the short key, one dict lookup, one open and one read of a known length.
 No directory scans and no hashing of the body.
 
-Layout: `root/ab/abcd...` (the sha256 of the key, fanned out over 256 directories: a
-second level would cost three inode creations per new file on a fresh cache, and a
-million entries are still only ~4000 a directory). Files appear under their final name
+Layout: `root/ab/abcd...` (fanned out over 256 directories: a second level would cost
+three inode creations per new file on a fresh cache, and a million entries are still
+only ~4000 a directory). A key given with a `Group` (its type and source) has a name
+that starts with the source's tag, so that one source's derivatives share a folder and
+can be purged without a walk of the tree (see `cache_layout`). Files appear under their final name
 only when complete (a temp file in the same directory, then `os.replace`), so a reader
 never sees half a file.
 
@@ -26,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import functools
-import hashlib
 import logging
 import os
 import secrets
@@ -38,18 +39,25 @@ from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from .cache_layout import (
+    TEMP_PREFIX,
+    Group,
+    Selection,
+    entry_name,
+    remove_matching,
+    scan_leaf,
+    subdirectories,
+)
+
+__all__ = ["TEMP_PREFIX", "CacheStats", "DerivativeCache", "Group", "Selection"]
+
 logger = logging.getLogger(__name__)
 
-TEMP_PREFIX = ".tmp-"
-_DIGEST_LENGTH = 64
-_HEX_DIGITS = frozenset("0123456789abcdef")
 # A disk that is full stays full for a while: one warning a minute is enough to be seen.
 _WARNING_INTERVAL = 60.0
 # Background writes waiting at most; beyond either, a derivative is written at once.
 _MAX_PENDING = 64
 _MAX_PENDING_BYTES = 64 * 2**20
-# Temp files older than this at start-up are leftovers of a dead writer.
-_STALE_TEMP_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -73,15 +81,6 @@ class _Entry:
         self.size = size
         # Wall-clock time the file's mtime was last set (by a write or a hit).
         self.touched = touched
-
-
-def _digest(key: str) -> str:
-    # surrogatepass: a key built from a strange URL must never make a lookup raise.
-    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _is_digest(name: str) -> bool:
-    return len(name) == _DIGEST_LENGTH and _HEX_DIGITS.issuperset(name)
 
 
 class DerivativeCache:
@@ -108,6 +107,8 @@ class DerivativeCache:
         self.misses = 0
         self.evictions = 0
         self.write_errors = 0
+        # Bumped by every purge: a computation that began before one is not stored.
+        self._generation = 0
         self._last_warning = -_WARNING_INTERVAL
 
     @property
@@ -133,8 +134,8 @@ class DerivativeCache:
         """Index the entries already on disk (oldest mtime first), drop temp files, evict."""
         self.root.mkdir(parents=True, exist_ok=True)
         found: list[tuple[float, str, int]] = []
-        for directory in self._subdirectories(self.root):
-            found.extend(self._scan_leaf(Path(directory.path), directory.name))
+        for directory in subdirectories(self.root):
+            found.extend(scan_leaf(Path(directory.path), directory.name))
         found.sort()
         self._index.clear()
         self._total_bytes = 0
@@ -143,9 +144,9 @@ class DerivativeCache:
             self._total_bytes += size
         self._evict()
 
-    def get(self, key: str) -> bytes | None:
+    def get(self, key: str, group: Group | None = None) -> bytes | None:
         """The cached bytes for `key`, or None. A hit makes the entry the most recent."""
-        digest = _digest(key)
+        digest = entry_name(key, group)
         entry = self._index.get(digest)
         if entry is None:
             pending = self._pending.get(digest)
@@ -177,6 +178,18 @@ class DerivativeCache:
         self.hits += 1
         return data
 
+    def file_for(self, key: str, group: Group | None = None) -> str | None:
+        """The path of `key`'s file when it is indexed, for a reader in another process.
+
+        The entry counts as used. It may still be evicted before it is read:
+        the reader must treat a missing file as a miss.
+        """
+        digest = entry_name(key, group)
+        if digest not in self._index:
+            return None
+        self._index.move_to_end(digest)
+        return self._path(digest)
+
     def _adopt(self, digest: str) -> bytes | None:
         """A file this index does not know: written by another front process on this root."""
         try:
@@ -193,7 +206,7 @@ class DerivativeCache:
         self.hits += 1
         return data
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: bytes, group: Group | None = None) -> None:
         """Store `data` atomically, then evict least recently used entries down to max_bytes.
 
         Oversize and empty payloads are not stored. A failed write (disk full, permissions)
@@ -204,7 +217,7 @@ class DerivativeCache:
         # can leave behind a rename that was not fsynced (`load()` discards those).
         if size == 0 or size > self.max_bytes:
             return
-        digest = _digest(key)
+        digest = entry_name(key, group)
         try:
             self._write(self._path(digest), data)
         except OSError as exc:
@@ -221,7 +234,7 @@ class DerivativeCache:
         self._total_bytes += size
         self._evict()
 
-    def put_soon(self, key: str, data: bytes) -> None:
+    def put_soon(self, key: str, data: bytes, group: Group | None = None) -> None:
         """Like `put`, but the file is written by a background thread.
 
         A fresh derivative goes back to the client without waiting for the disk;
@@ -231,13 +244,13 @@ class DerivativeCache:
         size = len(data)
         if size == 0 or size > self.max_bytes:
             return
-        digest = _digest(key)
+        digest = entry_name(key, group)
         if (
             len(self._pending) >= _MAX_PENDING
             or self._pending_bytes + size > _MAX_PENDING_BYTES
             or digest in self._pending
         ):
-            self.put(key, data)
+            self.put(key, data, group)
             return
         if self._writer is None:
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="derivative-writer")
@@ -277,27 +290,50 @@ class DerivativeCache:
             self._writer.shutdown(wait=True)
             self._writer = None
 
-    async def get_or_compute(self, key: str, compute: Callable[[], Awaitable[bytes]]) -> bytes:
+    async def get_or_compute(
+        self, key: str, compute: Callable[[], Awaitable[bytes]], group: Group | None = None
+    ) -> bytes:
         """The cached bytes for `key`, or the result of `compute()`, which is then stored.
 
         Concurrent calls for one key share a single computation and its result or its
         exception; a failure is not remembered. The computation runs in its own task, so a
         caller that goes away (a client disconnecting) does not cancel it for the others.
         """
-        data = self.get(key)
+        data = self.get(key, group)
         if data is not None:
             return data
         task = self._in_flight.get(key)
         if task is None or task.done():
-            task = asyncio.ensure_future(self._compute_and_store(key, compute))
+            task = asyncio.ensure_future(self._compute_and_store(key, compute, group))
             self._in_flight[key] = task
             task.add_done_callback(functools.partial(self._computation_done, key))
         return await asyncio.shield(task)
 
-    async def _compute_and_store(self, key: str, compute: Callable[[], Awaitable[bytes]]) -> bytes:
+    async def _compute_and_store(
+        self, key: str, compute: Callable[[], Awaitable[bytes]], group: Group | None
+    ) -> bytes:
+        generation = self._generation
         data = await compute()
-        self.put_soon(key, data)
+        if generation == self._generation:  # else it may be made from what was purged
+            self.put_soon(key, data, group)
         return data
+
+    async def purge(self, selection: Selection, *, files: bool = True) -> int:
+        """Forget the entries `selection` matches; with `files`, delete them from disk too.
+
+        Front processes sharing the root each forget their own index entries, but
+        only one of them needs to delete the files (`files=False` for the others):
+        a second deletion a moment later could remove what was written since.
+        Returns the number of files deleted (or index entries forgotten without).
+        """
+        self._generation += 1
+        await self.flush()  # a write still in the queue would land after the purge
+        forgotten = [name for name in self._index if selection.matches(name)]
+        for name in forgotten:
+            self._forget(name)
+        if not files:
+            return len(forgotten)
+        return await asyncio.to_thread(remove_matching, self.root, selection)
 
     def _computation_done(self, key: str, task: asyncio.Task[bytes]) -> None:
         # A done callback rather than a `finally` in the coroutine: it also runs for a task
@@ -361,44 +397,3 @@ class DerivativeCache:
             self.evictions += 1
             with suppress(OSError):
                 Path(self._path(digest)).unlink(missing_ok=True)
-
-    @staticmethod
-    def _subdirectories(directory: Path) -> list[os.DirEntry[str]]:
-        try:
-            with os.scandir(directory) as entries:
-                return [
-                    e
-                    for e in entries
-                    if len(e.name) == 2 and _HEX_DIGITS.issuperset(e.name) and e.is_dir()
-                ]
-        except OSError:
-            return []
-
-    @staticmethod
-    def _scan_leaf(directory: Path, prefix: str) -> list[tuple[float, str, int]]:
-        """(mtime, digest, size) of the entries in one leaf directory; removes temp files."""
-        found: list[tuple[float, str, int]] = []
-        try:
-            with os.scandir(directory) as entries:
-                for e in entries:
-                    try:
-                        if e.name.startswith(TEMP_PREFIX):
-                            # Left by a process that died mid-write: never complete. A
-                            # recent one may be a sibling front process's write in progress.
-                            if time.time() - e.stat().st_mtime > _STALE_TEMP_SECONDS:
-                                Path(e.path).unlink(missing_ok=True)
-                        elif (
-                            _is_digest(e.name)
-                            and e.name.startswith(prefix)
-                            and e.is_file(follow_symlinks=False)
-                        ):
-                            st = e.stat(follow_symlinks=False)
-                            if st.st_size == 0:
-                                Path(e.path).unlink(missing_ok=True)
-                            else:
-                                found.append((st.st_mtime, e.name, st.st_size))
-                    except OSError:
-                        continue
-        except OSError:
-            pass
-        return found

@@ -1,4 +1,4 @@
-"""Command line: `iiif-server serve | check-config | info | warm | covers`."""
+"""Command line: `iiif-server serve | check-config | info | warm | covers | purge | lookup`."""
 
 from __future__ import annotations
 
@@ -14,12 +14,13 @@ from pathlib import Path
 from urllib.parse import quote
 
 from . import __version__
-from .access_log import LOG_FORMAT
 from .cache import DerivativeCache
 from .config import ConfigError, Settings, load
 from .covers import commands as cover_commands
 from .errors import ServerError
 from .iiif.info import info_v3
+from .lookup import commands as lookup_commands
+from .purge import command as purge_command
 from .service import ImageService, InProcessRunner
 
 logger = logging.getLogger("iiif_server")
@@ -29,11 +30,10 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load(args.config, os.environ)
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format=LOG_FORMAT,
-    )
+def configure_logging(level: str, log_format: str = "text") -> None:
+    from .logs import configure_logging as configure
+
+    configure(level, log_format)
 
 
 async def serve(
@@ -99,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     warm_command.add_argument("identifiers", nargs="+", metavar="IDENTIFIER")
     cover_commands.add_commands(commands, common)
+    lookup_commands.add_commands(commands, common)
+    purge_command.add_command(commands, common)
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["serve", *(argv if argv is not None else sys.argv[1:])])
@@ -107,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"iiif-server: configuration error: {error}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     for warning in settings.warnings:
         logging.getLogger("iiif_server.config").warning("%s", warning)
     if args.command == "check-config":
@@ -123,6 +125,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "covers":
         return cover_commands.run(args, settings.covers)
+    if args.command == "lookup":
+        return lookup_commands.run(args, settings.lookup, settings.cache_path)
+    if args.command == "purge":
+        return purge_command.run(args, settings)
     if args.command == "warm":
         from .warm import warm
 

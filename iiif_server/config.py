@@ -8,6 +8,7 @@ Relative paths are relative to the working directory.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,9 +20,13 @@ import yaml
 
 from .covers.config import CoversSettings, parse_covers
 from .iiif.params import ConfinedSize
+from .lookup.config import LookupSettings, parse_lookup
+from .resources.config import ResourcesSettings, parse_resources
+from .shared.config import parse_shared_cache, parse_shared_info
+from .sources.s3_config import S3_KEYS, S3Settings, parse_s3
 
 ENV_PREFIX = "IIIF_SERVER_"
-SOURCE_KINDS = ("disk", "web", "trusted_web", "isbn")
+SOURCE_KINDS = ("disk", "web", "trusted_web", "isbn", "s3")
 _BYTE_UNITS = {
     "": 1,
     "b": 1,
@@ -52,6 +57,7 @@ class TypeSettings:
     rights: str | None = None  # 3.0 `rights`, 2.1 `license`
     attribution: str | None = None  # 2.1 `attribution`
     logo: str | None = None  # 2.1 `logo`
+    s3: S3Settings | None = None  # s3: its bucket, prefix, endpoint... (keys of the type itself)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,7 +111,15 @@ class Settings:
     webp_method: int = 0
     cache_control: str = "public, max-age=86400"
     log_level: str = "info"
+    log_format: str = "text"  # text | json: one JSON object a line
+    admin_token: str | None = None  # bearer token of /admin/...; None: no admin API
+    metrics_need_token: bool = False  # /metrics asks for the admin token too
     covers: CoversSettings = field(default_factory=CoversSettings)
+    lookup: LookupSettings = field(default_factory=LookupSettings)
+    resources: ResourcesSettings = field(default_factory=ResourcesSettings)
+    # Several nodes: a bucket of derivatives, and Redis for infos and purges (shared/).
+    shared_cache: S3Settings | None = None
+    shared_info: str | None = None
     # Not a key: what the file says that works but deserves a word at start-up.
     warnings: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
@@ -190,6 +204,19 @@ def _log_level(key: str, value: Any) -> str:
     return value.lower()
 
 
+def _log_format(key: str, value: Any) -> str:
+    if value not in ("text", "json"):
+        raise ConfigError(f"{key}: must be text or json, got {value!r}")
+    return str(value)
+
+
+def _admin_token(key: str, value: Any) -> str | None:
+    # Long enough that guessing it over HTTP is hopeless; compared in constant time.
+    if value is not None and (not isinstance(value, str) or len(value.strip()) < 16):
+        raise ConfigError(f"{key}: must be a string of at least 16 characters, or null")
+    return None if value is None else value.strip()
+
+
 def _confined_size(key: str, value: Any) -> ConfinedSize:
     if value == "clamp" or value == "error":
         return value  # type: ignore[no-any-return]
@@ -210,11 +237,19 @@ def _page_delimiter(key: str, value: Any) -> str:
     return value
 
 
-def _covers(key: str, value: Any) -> CoversSettings:
-    try:
-        return parse_covers(value)
-    except ValueError as error:
-        raise ConfigError(f"{key}.{error}" if ": " in str(error) else f"{key}: {error}") from None
+def _section(parse: Callable[[Any], Any]) -> Callable[[str, Any], Any]:
+    """A product's own parser; its `ValueError('sub.key: why')` names `key.sub.key`."""
+
+    def check(key: str, value: Any) -> Any:
+        try:
+            return parse(value)
+        except ValueError as error:
+            message = str(error)
+            raise ConfigError(
+                f"{key}.{message}" if ": " in message else f"{key}: {message}"
+            ) from None
+
+    return check
 
 
 _CHECKS: dict[str, Callable[[str, Any], Any]] = {
@@ -261,7 +296,14 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "webp_method": _int(0, 6),
     "cache_control": _text,
     "log_level": _log_level,
-    "covers": _covers,
+    "log_format": _log_format,
+    "admin_token": _admin_token,
+    "metrics_need_token": _bool,
+    "covers": _section(parse_covers),
+    "lookup": _section(functools.partial(parse_lookup, parse_size=parse_bytes)),
+    "resources": _section(parse_resources),
+    "shared_cache": _section(parse_shared_cache),
+    "shared_info": _section(parse_shared_info),
 }
 _TYPE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
@@ -274,15 +316,23 @@ def _type_settings(name: str, raw: Any, warnings: list[str]) -> TypeSettings:
         raw = {}
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{prefix}: must be a mapping with at least 'source'")
-    known = {f.name for f in dataclasses.fields(TypeSettings)} - {"name"}
-    for key in raw:
-        if key not in known:
-            raise ConfigError(f"{prefix}.{key}: unknown key (known: {', '.join(sorted(known))})")
     source = raw.get("source", "disk")
     if source not in SOURCE_KINDS:
         raise ConfigError(
             f"{prefix}.source: must be one of {', '.join(SOURCE_KINDS)}, got {source!r}"
         )
+    known = {f.name for f in dataclasses.fields(TypeSettings)} - {"name", "s3"}
+    if source == "s3":
+        known |= S3_KEYS
+    for key in raw:
+        if key not in known:
+            raise ConfigError(f"{prefix}.{key}: unknown key (known: {', '.join(sorted(known))})")
+    s3 = None
+    if source == "s3":
+        try:
+            s3 = parse_s3({key: value for key, value in raw.items() if key in S3_KEYS})
+        except ValueError as error:
+            raise ConfigError(f"{prefix}.{error}") from None
     url = _optional_text(f"{prefix}.url", raw.get("url"))
     regex = _optional_text(f"{prefix}.regex", raw.get("regex"))
     if source == "web" and url is None and regex is not None:
@@ -315,6 +365,7 @@ def _type_settings(name: str, raw: Any, warnings: list[str]) -> TypeSettings:
         rights=_optional_text(f"{prefix}.rights", raw.get("rights")),
         attribution=_optional_text(f"{prefix}.attribution", raw.get("attribution")),
         logo=_optional_text(f"{prefix}.logo", raw.get("logo")),
+        s3=s3,
     )
 
 
@@ -365,6 +416,8 @@ def from_mapping(raw: Mapping[str, Any]) -> Settings:
         raise ConfigError(
             f"default_type: {settings.default_type!r} is not one of the configured types"
         )
+    if settings.metrics_need_token and settings.admin_token is None:
+        raise ConfigError("metrics_need_token: needs an admin_token")
     web_types = any(t.source != "disk" for t in settings.types.values())
     share = settings.source_cache_max_bytes // settings.processes
     if web_types and settings.max_source_bytes > share:

@@ -10,22 +10,25 @@ import asyncio
 import hashlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Protocol, TypeVar
 
 from cachetools import LRUCache, TTLCache
 
-from .cache import DerivativeCache
+from .cache import DerivativeCache, Group
 from .config import Settings
 from .iiif.image import ImageInfo
 from .iiif.info import InfoOptions
 from .iiif.params import Limits, Version
 from .iiif.request import ImageRequest, canonical_path, parse_image_request
-from .imaging.probe import probe
+from .imaging.probe import MoreBytes, probe, probe_ranges
 from .imaging.render import EncodeOptions, prepare, render
 from .info_cache import InfoCache
-from .sources.base import SourceFile
+from .shared.tiers import SharedTiers
+from .sources.base import SourceFile, SourceScope
+from .sources.fetch import Fetcher
 from .sources.isbn import CoverLookup
 from .sources.registry import Identifier, SourceRegistry
 
@@ -99,6 +102,11 @@ class Derivative:
     canonical: str  # canonical `{region}/{size}/{rotation}/{quality}.{format}` of the version
     key: str
 
+    @cached_property
+    def group(self) -> Group:
+        """What the derivative is made from, so that a purge of its source finds it."""
+        return Group(self.image.identifier.type.name, str(self.image.source.path))
+
     @property
     def etag(self) -> str:
         return '"' + hashlib.sha256(self.key.encode()).hexdigest()[:40] + '"'
@@ -112,13 +120,17 @@ class ImageService:
         image_pool: TaskRunner,
         derivatives: DerivativeCache,
         covers: CoverLookup | None = None,
+        shared: SharedTiers | None = None,
     ) -> None:
         self._settings = settings
-        self._sources = SourceRegistry(settings, covers)
+        self._shared_derivatives = None if shared is None else shared.derivatives
         self._size_pool = size_pool
+        self._sources = SourceRegistry(settings, covers, self._probe_ranges)
         self._image_pool = image_pool
         self._derivatives = derivatives
-        self._infos = InfoCache(settings.info_cache_size, self._probe)
+        self._infos = InfoCache(
+            settings.info_cache_size, self._probe, None if shared is None else shared.infos
+        )
         # Images whose info.json was asked for lately: a deep-zoom viewer is on them.
         self._described: TTLCache[str, bool] = TTLCache(maxsize=4096, ttl=_SESSION_SECONDS)
         # Images decoded ahead by their info.json, until their first tile is asked for.
@@ -130,6 +142,9 @@ class ImageService:
         self._hot: LRUCache[str, HotDerivative] = LRUCache(
             maxsize=settings.hot_cache_bytes, getsizeof=lambda entry: entry.nbytes
         )
+        self.hot_hits = 0
+        self.hot_misses = 0
+        self.renders = 0  # derivatives made by the image pool (not found in any cache)
         self.limits = Limits(
             max_width=settings.max_width,
             max_height=settings.max_height,
@@ -150,6 +165,22 @@ class ImageService:
         return await self._size_pool.submit(
             probe, str(source.path), self._settings.max_source_pixels, page, self._settings.pdf_dpi
         )
+
+    async def _probe_ranges(
+        self, ranges: Sequence[tuple[int, bytes]], size: int, page: int | None
+    ) -> ImageInfo | MoreBytes:
+        return await self._size_pool.submit(
+            probe_ranges, list(ranges), size, self._settings.max_source_pixels, page
+        )
+
+    async def describe(self, identifier_text: str) -> ResolvedImage:
+        """`resolve` for info.json: an object in a store is not downloaded for it."""
+        identifier = self._sources.parse(identifier_text)
+        peeked = await self._sources.peek(identifier)
+        info = peeked.info
+        if info is None:
+            info = await self._infos.get(peeked.file, identifier.page)
+        return ResolvedImage(identifier, peeked.file, info)
 
     async def resolve(self, identifier_text: str) -> ResolvedImage:
         identifier = self._sources.parse(identifier_text)
@@ -192,6 +223,10 @@ class ImageService:
         if not future.cancelled():
             future.exception()  # not reported: the tile that follows meets it again
 
+    @property
+    def infos(self) -> InfoCache:
+        return self._infos
+
     def info_options(self, image: ResolvedImage) -> InfoOptions:
         type_settings = image.identifier.type
         return InfoOptions(
@@ -220,10 +255,37 @@ class ImageService:
         key = "|".join((CACHE_KEY_VERSION, image.key, image.source.identity, request.canonical))
         return Derivative(image, request, canonical_path(version, request, image.info), key)
 
+    def purge(self, type_name: str | None, name: str | None, *, files: bool) -> SourceScope:
+        """Forget an identifier, a type or (None) everything in this process's sources, infos
+        and hot copies; the scope of source files it reached, for the other caches.
+
+        `files`: also delete downloaded sources (once per source folder, not per process).
+        """
+        scope = self._sources.purge(type_name, name, files=files)
+        self._infos.purge(scope)
+        stale = [
+            url_path
+            for url_path, entry in self._hot.items()
+            if scope.matches(str(entry.derivative.image.source.path))
+        ]
+        for url_path in stale:
+            del self._hot[url_path]
+        return scope
+
+    @property
+    def fetcher(self) -> Fetcher:
+        return self._sources.fetcher
+
+    def parse_identifier(self, identifier: str) -> tuple[str, str]:
+        """(type, name) of an identifier, the default type filled in; NotFound if unknown."""
+        parsed = self._sources.parse(identifier)
+        return parsed.type.name, parsed.name
+
     def hot(self, url_path: str) -> HotDerivative | None:
         """The remembered answer for this exact URL path, if its source has not changed."""
         entry = self._hot.get(url_path)
         if entry is None:
+            self.hot_misses += 1
             return None
         source = entry.derivative.image.source
         try:
@@ -236,7 +298,9 @@ class ImageService:
         )
         if not fresh or time.monotonic() > entry.expires:
             self._hot.pop(url_path, None)
+            self.hot_misses += 1
             return None
+        self.hot_hits += 1
         return entry
 
     def remember(self, url_path: str, derivative: Derivative, body: bytes) -> None:
@@ -247,14 +311,23 @@ class ImageService:
             self._hot[url_path] = entry
 
     def cached(self, derivative: Derivative) -> bytes | None:
-        return self._derivatives.get(derivative.key)
+        return self._derivatives.get(derivative.key, derivative.group)
 
     async def render(self, derivative: Derivative) -> bytes:
         image = derivative.image
         self._prepared.pop(image.key, None)  # a viewer followed its info.json
+        shared = self._shared_derivatives
+        group = derivative.group
+        # A download's identity is its mtime here; other nodes know it by its ETag.
+        etag = None if shared is None else self._sources.store.etag_of(image.source)
+        identity = None if etag is None else (image.source.identity, "etag:" + etag)
 
         async def compute() -> bytes:
-            return await self._image_pool.submit(
+            if shared is not None:
+                data = await shared.get(group.type, group.source, derivative.key, identity)
+                if data is not None:
+                    return data
+            data = await self._image_pool.submit(
                 render,
                 str(image.source.path),
                 image.source.identity,
@@ -266,5 +339,9 @@ class ImageService:
                 # of one document spread over the workers.
                 affinity=image.key,
             )
+            self.renders += 1
+            if shared is not None:
+                shared.put_soon(group.type, group.source, derivative.key, data, identity)
+            return data
 
-        return await self._derivatives.get_or_compute(derivative.key, compute)
+        return await self._derivatives.get_or_compute(derivative.key, compute, derivative.group)

@@ -17,6 +17,7 @@ from multiprocessing.process import BaseProcess
 from types import FrameType
 
 from .config import Settings
+from .metrics import multiprocess as metrics_multiprocess
 
 logger = logging.getLogger(__name__)
 # A child that keeps dying is restarted at most this often.
@@ -26,11 +27,13 @@ _RESTART_DELAY = 1.0
 def _child_main(settings: Settings, log_level: str) -> None:
     from .cli import configure_logging, serve
 
-    configure_logging(log_level)
+    configure_logging(log_level, settings.log_format)
     asyncio.run(serve(settings, reuse_port=True))
 
 
 def run(settings: Settings, count: int) -> int:
+    # Before any front imports prometheus-client: they count into files of one folder.
+    metrics_multiprocess.prepare(settings.cache_path / "metrics")
     context = multiprocessing.get_context("spawn")
     stopping = False
 
@@ -59,6 +62,8 @@ def run(settings: Settings, count: int) -> int:
                 logger.warning(
                     "front process %s exited (%s); restarting", child.pid, child.exitcode
                 )
+                if child.pid is not None:
+                    metrics_multiprocess.mark_dead(child.pid)
                 children[index] = start(index)
                 started[index] = time.monotonic()
             time.sleep(0.2)

@@ -172,6 +172,45 @@ class WorkerPool:
             for s in self._slots
         )
 
+    async def broadcast(self, fn: Callable[..., T], *args: Any) -> list[T | None]:
+        """Run ``fn(*args)`` once in every worker, after the tasks already queued for it.
+
+        For what each worker keeps in memory (decoded images, counters). A worker
+        that dies or times out meanwhile keeps nothing: its answer is None. The
+        queue bound does not apply: a broadcast adds one task per worker.
+        """
+        if self._loop is None:
+            raise RuntimeError(f"worker pool {self.name!r} is not started")
+        if self._closing:
+            raise Unavailable("the server is shutting down")
+        label = getattr(fn, "__qualname__", repr(fn))
+        payload = ForkingPickler.dumps((fn, args))
+        sent: list[tuple[_Slot, _Task]] = []
+        for slot in self._slots:
+            task = _Task(payload, label, self._loop.create_future())
+            slot.pending.append(task)
+            sent.append((slot, task))
+            self._dispatch(slot)
+        try:
+            answers = await asyncio.gather(
+                *(task.future for _, task in sent), return_exceptions=True
+            )
+        except asyncio.CancelledError:
+            for slot, task in sent:
+                if task in slot.pending:
+                    slot.pending.remove(task)
+            self._notify()
+            raise
+        results: list[T | None] = []
+        for answer in answers:
+            if isinstance(answer, WorkerFailed | TaskTimeout):
+                results.append(None)
+            elif isinstance(answer, BaseException):
+                raise answer
+            else:
+                results.append(cast(T, answer))
+        return results
+
     async def wait_ready(self) -> None:
         """Wait until every worker has run its initializer.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -87,3 +88,20 @@ def live_server(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def wait_for_fronts(server: LiveServer, count: int, deadline: float = 60) -> set[int]:
+    """The pids of `count` front processes (`processes` > 1), once each has answered /health.
+
+    The server is up when one front answers; until all of them listen, the kernel
+    gives every connection to those that do.
+    """
+    answering: set[int] = set()
+    start = time.monotonic()
+    while len(answering) < count and time.monotonic() - start < deadline:
+        status, _, body = server.get("/health")
+        if status == 200:
+            answering.add(json.loads(body)["process"])
+    if len(answering) < count:
+        raise RuntimeError(f"only {len(answering)} of {count} front processes answered")
+    return answering

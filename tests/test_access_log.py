@@ -11,14 +11,23 @@ from types import SimpleNamespace
 
 import pytest
 
-from iiif_server.access_log import LOG_FORMAT, AccessLog
+from iiif_server.access_log import AccessLog
+from iiif_server.logs import TEXT_FORMAT
 
 
 def request_handler(status: int, uri: str = "/cover?id=1") -> SimpleNamespace:
     request = SimpleNamespace(
-        method="GET", uri=uri, remote_ip="127.0.0.1", request_time=lambda: 0.00123
+        method="GET",
+        uri=uri,
+        path=uri.split("?")[0],
+        remote_ip="127.0.0.1",
+        request_time=lambda: 0.00123,
     )
-    return SimpleNamespace(get_status=lambda: status, request=request)
+    return SimpleNamespace(
+        get_status=lambda: status,
+        request=request,
+        _request_summary=lambda: f"GET {uri} (127.0.0.1)",
+    )
 
 
 @pytest.fixture
@@ -27,11 +36,13 @@ def stream() -> Iterator[io.StringIO]:
     logger = logging.getLogger("tornado.access")
     output = io.StringIO()
     handler = logging.StreamHandler(output)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.setFormatter(logging.Formatter(TEXT_FORMAT))
     saved = logger.handlers, logger.propagate, logger.level
-    logger.handlers, logger.propagate, logger.level = [handler], False, logging.INFO
+    logger.handlers, logger.propagate = [handler], False
+    logger.setLevel(logging.INFO)  # setLevel, not the attribute: it clears the level cache
     yield output
-    logger.handlers, logger.propagate, logger.level = saved
+    logger.handlers, logger.propagate = saved[:2]
+    logger.setLevel(saved[2])
 
 
 def test_lines_are_kept_then_written_together_in_the_logging_format(stream: io.StringIO) -> None:

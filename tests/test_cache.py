@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from iiif_server.cache import TEMP_PREFIX, DerivativeCache
+from iiif_server.cache import TEMP_PREFIX, DerivativeCache, Group, Selection
+from iiif_server.cache_layout import source_tag
 from iiif_server.errors import SourceError
 
 
@@ -406,3 +407,63 @@ def test_a_fresh_derivative_is_served_from_memory_until_its_file_lands(tmp_path:
 
     asyncio.run(scenario())
     assert make_cache(tmp_path).get(KEY) == b"fresh tile"  # on disk for a restart
+
+
+def test_a_grouped_entry_lives_in_its_sources_folder_and_loads_again(tmp_path: Path) -> None:
+    cache = make_cache(tmp_path)
+    group = Group("sample", "/images/a.jpg")
+    cache.put(KEY, b"tile", group)
+    cache.put(key(1), b"plain")
+
+    path = cache_path(tmp_path, key(1))
+    assert path.exists()  # a key without a group keeps the plain layout
+    (grouped,) = (p for p in stored_files(tmp_path) if p != path)
+    assert grouped.name.startswith(source_tag("/images/a.jpg"))
+    assert grouped.parent.name == grouped.name[:2]
+    restarted = make_cache(tmp_path)
+    assert len(restarted) == 2
+    assert restarted.get(KEY, group) == b"tile"
+    assert restarted.get(KEY) is None  # another name
+
+
+def test_purge_removes_one_source_one_type_or_everything(tmp_path: Path) -> None:
+    cache = make_cache(tmp_path)
+    groups = [Group("sample", "/a.jpg"), Group("sample", "/b.jpg"), Group("other", "/c.jpg")]
+    for n, group in enumerate(groups):
+        cache.put(key(n), b"x" * 10, group)
+    cache.put(key(9), b"ungrouped")
+    sibling = make_cache(tmp_path)  # another front process on the same folder
+
+    async def purge(target: DerivativeCache, selection: Selection, files: bool) -> int:
+        return await target.purge(selection, files=files)
+
+    assert asyncio.run(purge(cache, Selection.of(sources=["/a.jpg"]), True)) == 1
+    assert asyncio.run(purge(sibling, Selection.of(sources=["/a.jpg"]), False)) == 1
+    assert cache.get(key(0), groups[0]) is None and sibling.get(key(0), groups[0]) is None
+    assert cache.get(key(1), groups[1]) == b"x" * 10
+    assert asyncio.run(purge(cache, Selection.of(types=["other"]), True)) == 1
+    assert cache.get(key(2), groups[2]) is None and cache.get(key(1), groups[1]) is not None
+    assert asyncio.run(purge(cache, Selection.of(everything=True), True)) == 2
+    assert stored_files(tmp_path) == [] and len(cache) == 0 and cache.total_bytes == 0
+
+
+def test_a_result_computed_across_a_purge_is_returned_but_not_stored(tmp_path: Path) -> None:
+    cache = make_cache(tmp_path)
+
+    async def run() -> bytes:
+        started = asyncio.Event()
+
+        async def compute() -> bytes:
+            started.set()
+            await asyncio.sleep(0.01)
+            return b"made from what was purged"
+
+        task = asyncio.ensure_future(cache.get_or_compute(KEY, compute))
+        await started.wait()
+        await cache.purge(Selection.of(everything=True))
+        data = await task
+        await cache.flush()
+        return data
+
+    assert asyncio.run(run()) == b"made from what was purged"
+    assert cache.get(KEY) is None and stored_files(tmp_path) == []

@@ -331,3 +331,26 @@ async def test_idle_work_runs_between_tasks_once_each_time() -> None:
         assert await pool.submit(tasks.idle_runs) == 0  # nothing before the first task
         await asyncio.sleep(0.2)
         assert await pool.submit(tasks.idle_runs) == 1  # once after it, not twice
+
+
+@run_async
+async def test_broadcast_runs_once_in_every_worker_after_its_queue() -> None:
+    async with make_pool(3) as pool:
+        await pool.wait_ready()
+        busy = await started(pool.submit(tasks.sleep_then_pid, 0.3, affinity="busy"))
+
+        answers = await pool.broadcast(tasks.pid)
+
+        assert sorted(answers) == sorted(pool.pids)  # type: ignore[type-var]
+        assert busy.done()  # queued behind the task already waiting for that worker
+
+
+@run_async
+async def test_broadcast_answers_none_for_a_worker_that_dies() -> None:
+    async with make_pool(2) as pool:
+        await pool.wait_ready()
+
+        answers = await pool.broadcast(tasks.die_in, pool.pids[0])
+
+        assert answers.count(None) == 1
+        assert len(answers) == 2

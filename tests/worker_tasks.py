@@ -61,6 +61,13 @@ def exit_abruptly() -> None:
     os._exit(3)
 
 
+def die_in(victim: int) -> int:
+    """Exit if this worker is `victim`, else answer its pid."""
+    if os.getpid() == victim:
+        os._exit(3)
+    return os.getpid()
+
+
 def segfault() -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # no core file left behind
     ctypes.string_at(0)

@@ -12,6 +12,7 @@ one batch is let through to try it again.
 from __future__ import annotations
 
 import asyncio
+import collections
 import enum
 import logging
 import time
@@ -104,6 +105,8 @@ class CoverService:
         self._providers: dict[str, Provider] = {}
         self._inflight: dict[CacheKey, asyncio.Future[Outcome]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # (provider, outcome) -> ids asked, for /metrics: found, none, unknown, failed.
+        self.lookups: collections.Counter[tuple[str, str]] = collections.Counter()
 
     @classmethod
     def from_settings(cls, settings: CoversSettings, cache_path: Path) -> CoverService:
@@ -301,6 +304,7 @@ class CoverService:
             try:
                 found = await provider.lookup(keys)
             except Exception as error:  # whatever a provider does, the server stays up
+                self.lookups[(provider.name, "failed")] += len(keys)
                 resting = self._cooldowns.failed(provider.name)
                 logger.warning(
                     "cover provider %s failed for %d id(s): %s%s",
@@ -311,6 +315,10 @@ class CoverService:
                 )
             else:
                 self._cooldowns.succeeded(provider.name)
+                for key in keys:
+                    url = found.get(key, UNKNOWN)
+                    outcome = "unknown" if url is UNKNOWN else "found" if url else "none"
+                    self.lookups[(provider.name, outcome)] += 1
             for (_, key), future in futures.items():
                 future.set_result(found.get(key, UNKNOWN))
             settings = self.settings.provider(provider.name)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 from asyncio import Future
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import tornado.web
@@ -40,6 +42,20 @@ class BaseHandler(tornado.web.RequestHandler):
     def set_default_headers(self) -> None:
         self.set_header("Access-Control-Allow-Origin", "*")
         self.set_header("Access-Control-Expose-Headers", "Link, ETag, Retry-After")
+
+    def not_modified(self, etag: str, modified: datetime) -> bool:
+        """Conditional requests are decided here, before any work on the body."""
+        if_none_match = self.request.headers.get("If-None-Match")
+        if if_none_match is not None:
+            tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+            return "*" in tags or etag in tags
+        since = self.request.headers.get("If-Modified-Since")
+        if since:
+            try:
+                return modified <= parsedate_to_datetime(since)
+            except (TypeError, ValueError):
+                return False
+        return False
 
     def options(self, *args: str) -> None:
         """CORS preflight; allows `Authorization` for viewers that send tokens."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import format_datetime
 
 from ..config import Settings
 from ..iiif.info import CONTEXT, PROFILE, info_document
@@ -45,20 +45,6 @@ class IIIFHandler(BaseHandler):
         self.set_header("Last-Modified", format_datetime(modified, usegmt=True))
         return modified
 
-    def not_modified(self, etag: str, modified: datetime) -> bool:
-        """Conditional requests are decided here, before any image work."""
-        if_none_match = self.request.headers.get("If-None-Match")
-        if if_none_match is not None:
-            tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-            return "*" in tags or etag in tags
-        since = self.request.headers.get("If-Modified-Since")
-        if since:
-            try:
-                return modified <= parsedate_to_datetime(since)
-            except (TypeError, ValueError):
-                return False
-        return False
-
 
 class BaseURIHandler(IIIFHandler):
     def get(self, version: str, identifier: str) -> None:
@@ -71,7 +57,7 @@ class BaseURIHandler(IIIFHandler):
 class InfoHandler(IIIFHandler):
     async def get(self, version: str, identifier: str) -> None:
         api: Version = 3 if version == "3" else 2
-        image = await self.service.resolve(identifier)
+        image = await self.service.describe(identifier)
         self.service.described(image)
         document = info_document(
             api, self.service_id(version), image.info, self.service.info_options(image)

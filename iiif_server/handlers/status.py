@@ -28,6 +28,8 @@ class HealthHandler(BaseHandler):
                 "pools": [dataclasses.asdict(pool) for pool in pools],
                 "derivative_cache": dataclasses.asdict(self.server.derivatives.stats()),
                 **{product.name: product.health() for product in self.server.products},
+                # Shared tiers down: still healthy (served from this node), but said.
+                **({} if self.server.shared is None else {"warnings": self.server.shared.warnings}),
             }
         )
 

@@ -130,7 +130,12 @@ def decode_region(
 
 def _in_srgb(image: Image.Image, info: ImageInfo) -> Image.Image:
     """The decoded page in a working mode, converted by its embedded profile if it has one."""
-    profile = icc.embedded_profile(image) if info.icc_profile else None
+    return in_srgb(image) if info.icc_profile else to_working_mode(image)
+
+
+def in_srgb(image: Image.Image) -> Image.Image:
+    """A decoded image in a working mode, converted by its embedded profile if one applies."""
+    profile = icc.embedded_profile(image)
     if profile is None:
         return to_working_mode(image)
     if image.mode == "CMYK":  # through its profile, not Pillow's naive formula

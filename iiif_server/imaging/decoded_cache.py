@@ -8,6 +8,7 @@ tile is cut from memory (about 1 ms instead of 25-130 ms a tile).
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import NamedTuple
 
 from iiif_server.imaging.decode import Decoded
@@ -80,6 +81,13 @@ class DecodedCache:
             self.bytes + nbytes > self.max_bytes or self._too_many_images(key)
         ):
             self._discard(next(iter(self._entries)))
+
+    def purge(self, matches: Callable[[str], bool]) -> int:
+        """Drop the decodes of the paths `matches` accepts; how many."""
+        keys = [key for key in self._entries if matches(key.path)]
+        for key in keys:
+            self._discard(key)
+        return len(keys)
 
     def clear(self) -> None:
         self._entries.clear()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import BinaryIO
+from typing import IO
 
 from PIL import Image, ImageFile, TiffImagePlugin, UnidentifiedImageError
 
@@ -59,9 +59,9 @@ def pillow_errors(max_pixels: int, failure: str) -> Iterator[None]:
         raise errors.SourceError(failure) from None
 
 
-def open_image(fp: BinaryIO) -> ImageFile.ImageFile:
+def open_image(fp: IO[bytes], formats: tuple[str, ...] = SUPPORTED_FORMATS) -> ImageFile.ImageFile:
     """Identify an open file (header only); the caller keeps `fp` open while using it."""
-    image = Image.open(fp, formats=SUPPORTED_FORMATS)
+    image = Image.open(fp, formats=formats)
     assert isinstance(image, ImageFile.ImageFile)
     return image
 

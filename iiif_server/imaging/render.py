@@ -8,6 +8,7 @@ the quality, encode.
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -20,9 +21,17 @@ from iiif_server.imaging.encode import EncodeOptions, encode
 from iiif_server.imaging.lossless import lossless_jpeg
 from iiif_server.imaging.planes import Planes
 from iiif_server.imaging.warm_up import exercise_codecs
+from iiif_server.sources.base import SourceScope
 from iiif_server.worker_process import when_idle
 
-__all__ = ["EncodeOptions", "configure_worker", "decoded_cache_stats", "prepare", "render"]
+__all__ = [
+    "EncodeOptions",
+    "configure_worker",
+    "decoded_cache_stats",
+    "prepare",
+    "purge_decoded",
+    "render",
+]
 
 # Formats whose outputs can carry alpha: rotation corners stay transparent there.
 _ALPHA_FORMATS = frozenset({"png", "webp", "gif", "tif", "jp2"})
@@ -59,7 +68,22 @@ def decoded_cache_stats() -> dict[str, int]:
     if _worker is None:
         return {}
     cache = _worker.cache
-    return {"hits": cache.hits, "misses": cache.misses, "entries": len(cache), "bytes": cache.bytes}
+    return {
+        "pid": os.getpid(),  # counts start again in a replaced worker
+        "hits": cache.hits,
+        "misses": cache.misses,
+        "entries": len(cache),
+        "bytes": cache.bytes,
+    }
+
+
+def purge_decoded(scope: SourceScope) -> int:
+    """Sent to every worker by a purge: forget the decodes of the sources in `scope`."""
+    if _worker is None:
+        return 0
+    for key in [key for key in _worker.regions_decoded if scope.matches(key.path)]:
+        del _worker.regions_decoded[key]
+    return _worker.cache.purge(scope.matches)
 
 
 def render(

@@ -33,9 +33,37 @@ class SourceFile:
         return cls(path, stat.st_size, stat.st_mtime_ns)
 
 
+@dataclass(frozen=True)
+class SourceScope:
+    """Which source files a purge reaches: all, some paths, or everything under some folders.
+
+    Caches keyed by a source's path (infos, hot copies, decoded images) test their
+    keys with `matches`; it is small and picklable, so it travels to the workers.
+    """
+
+    everything: bool = False
+    paths: frozenset[str] = frozenset()
+    folders: tuple[str, ...] = ()
+
+    def matches(self, path: str) -> bool:
+        return (
+            self.everything
+            or path in self.paths
+            or any(path.startswith(folder + os.sep) for folder in self.folders)
+        )
+
+
 class Source(Protocol):
     """One identifier type's way of turning a name into a local file."""
 
     async def resolve(self, name: str) -> SourceFile:
         """The file for `name`, or NotFound / BadRequest."""
+        ...
+
+    def purge(self, name: str | None, *, files: bool) -> SourceScope:
+        """Forget what this source remembers of `name` (None: of every name).
+
+        Returns the scope of the local files `name` may have been served from, for
+        the caches keyed by them. With `files`, files this source downloaded go too.
+        """
         ...

@@ -10,7 +10,7 @@ from pathlib import Path
 from cachetools import LRUCache
 
 from ..errors import BadRequest, NotFound
-from .base import SourceFile
+from .base import SourceFile, SourceScope
 
 # How long a resolved name is reused before it is looked up again (files renamed or
 # linked differently are seen after this).
@@ -45,22 +45,37 @@ class DiskSource:
         self._recent[name] = (found.path, time.monotonic() + _REMEMBER_SECONDS)
         return found
 
-    def _search(self, name: str) -> SourceFile:
+    def purge(self, name: str | None, *, files: bool) -> SourceScope:
+        """Forget the remembered resolution of `name` (None: of all); the files it may name.
+
+        Files on disk are the user's: `files` changes nothing here.
+        """
+        if name is None:
+            self._recent.clear()
+            return SourceScope(folders=(str(self._root),))
+        self._recent.pop(name, None)
+        # Every file the name may have meant, existing or not (its derivatives may outlive it).
+        paths = {os.path.realpath(candidate) for candidate in self._candidates(name)}
+        return SourceScope(paths=frozenset(paths))
+
+    def _candidates(self, name: str) -> list[Path]:
+        """The paths `name` may mean, in the order they are tried; NotFound for bad names."""
         if "\x00" in name:
             raise BadRequest("identifier contains a NUL byte")
         parts = name.split("/")
         if not name or name.startswith("/") or any(p in ("", ".", "..") for p in parts):
             raise NotFound(f"no image {name!r}")
         candidate = self._root.joinpath(*parts)
-        found = self._regular_file(candidate)
-        if found is None and not Path(name).suffix:
-            for extension in EXTENSIONS:
-                found = self._regular_file(candidate.with_name(candidate.name + extension))
-                if found is not None:
-                    break
-        if found is None:
-            raise NotFound(f"no image {name!r}")
-        return found
+        if Path(name).suffix:
+            return [candidate]
+        return [candidate] + [candidate.with_name(candidate.name + e) for e in EXTENSIONS]
+
+    def _search(self, name: str) -> SourceFile:
+        for candidate in self._candidates(name):
+            found = self._regular_file(candidate)
+            if found is not None:
+                return found
+        raise NotFound(f"no image {name!r}")
 
     def _regular_file(self, candidate: Path) -> SourceFile | None:
         # realpath follows symlinks, so a link pointing out of the root is caught here.

@@ -13,6 +13,7 @@ not to an earlier DNS answer that a rebinding attacker could change.
 from __future__ import annotations
 
 import asyncio
+import collections
 import ipaddress
 import logging
 import os
@@ -35,6 +36,11 @@ from ..errors import NotFound, Overloaded, ServerError, UpstreamError, UpstreamT
 logger = logging.getLogger(__name__)
 
 _REDIRECTS = (301, 302, 303, 307, 308)
+_OUTCOMES: dict[type[ServerError], str] = {
+    NotFound: "not_found",
+    UpstreamTimeout: "timeout",
+    Overloaded: "overloaded",
+}
 _GONE = (404, 410)
 
 
@@ -132,11 +138,18 @@ class _Halt(httputil.HTTPInputError):
     pass
 
 
-class _Exchange:
-    """One request's response: headers parsed as they arrive, a 200 body streamed to disk."""
+class Exchange:
+    """One request's response: headers parsed as they arrive, a 200 body streamed to disk.
 
-    def __init__(self, destination: Path, max_bytes: int, label: str) -> None:
+    `images_only`: a body of any other content type is refused (the open web); an
+    object store's content types are whatever the uploader set, so it may not be.
+    """
+
+    def __init__(
+        self, destination: Path, max_bytes: int, label: str, *, images_only: bool = True
+    ) -> None:
         self._destination = destination
+        self._images_only = images_only
         self._max_bytes = max_bytes
         self._label = label
         self._lines: list[str] = []
@@ -154,7 +167,7 @@ class _Exchange:
             return  # 1xx is followed by more headers; other bodies are discarded
         headers = httputil.HTTPHeaders.parse("".join(lines[1:]))
         content_type = headers.get("Content-Type", "").split(";")[0].strip().lower()
-        if not content_type.startswith("image/"):
+        if self._images_only and not content_type.startswith("image/"):
             shown = content_type[:60] or "none"
             self._halt(UpstreamError(f"{self._label}: not an image (content type {shown})"))
         length = headers.get("Content-Length", "")
@@ -194,6 +207,8 @@ class Fetcher:
         self._slots = asyncio.Semaphore(limits.max_fetches)
         self._waiting = 0
         self._clients: dict[bool, SimpleAsyncHTTPClient] = {}
+        # Outcome -> downloads, for /metrics: ok, not_modified, or the error's kind.
+        self.outcomes: collections.Counter[str] = collections.Counter()
 
     @property
     def waiting(self) -> int:
@@ -234,7 +249,23 @@ class Fetcher:
         Raises NotFound (upstream 404/410), UpstreamTimeout, UpstreamError, Overloaded.
         Messages name `label` (the identifier), never the URL.
         """
-        async with self._slot(label):
+        try:
+            validators = await self._fetch(url, destination, policy, label, validators)
+        except ServerError as error:
+            self.outcomes[_OUTCOMES.get(type(error), "error")] += 1
+            raise
+        self.outcomes["ok" if validators is not None else "not_modified"] += 1
+        return validators
+
+    async def _fetch(
+        self,
+        url: str,
+        destination: Path,
+        policy: HopPolicy,
+        label: str,
+        validators: Validators | None,
+    ) -> Validators | None:
+        async with self.slot(label):
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self.limits.total_timeout
             trusted = policy.trusts_host(url)
@@ -275,7 +306,7 @@ class Fetcher:
         label: str,
         validators: Validators | None,
     ) -> HTTPResponse:
-        exchange = _Exchange(destination, self.limits.max_bytes, label)
+        exchange = Exchange(destination, self.limits.max_bytes, label)
         request = HTTPRequest(
             url,
             headers=validators.headers() if validators else None,
@@ -295,7 +326,7 @@ class Fetcher:
             exchange.close()
 
     @staticmethod
-    def _failure(error: Exception, exchange: _Exchange, url: str, label: str) -> ServerError:
+    def _failure(error: Exception, exchange: Exchange, url: str, label: str) -> ServerError:
         if exchange.failure is not None:
             return exchange.failure
         if isinstance(error, HTTPTimeoutError):
@@ -310,7 +341,7 @@ class Fetcher:
         return UpstreamError(f"{label}: the upstream connection failed")
 
     @asynccontextmanager
-    async def _slot(self, label: str) -> AsyncIterator[None]:
+    async def slot(self, label: str) -> AsyncIterator[None]:
         """One of `max_fetches` download slots; waiting is bounded in number and time."""
         if self._slots.locked() and self._waiting >= self.limits.max_waiting:
             raise Overloaded(f"{label}: too many downloads waiting")

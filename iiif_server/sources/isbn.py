@@ -19,7 +19,7 @@ from typing import Protocol
 
 from ..covers.isbn import cache_key
 from ..errors import BadRequest, NotFound
-from .base import SourceFile
+from .base import SourceFile, SourceScope
 from .fetch import same_host
 from .remote import RemoteSource
 from .trusted_web import fetchable
@@ -67,3 +67,9 @@ class IsbnSource:
         if url is None:
             raise NotFound(f"no cover for {self._type}:{name}")
         return await self._downloads.resolve(url)
+
+    def purge(self, name: str | None, *, files: bool) -> SourceScope:
+        """Only the whole type: which download an ISBN maps to is the cover service's answer."""
+        if name is not None:
+            raise BadRequest(f"covers are purged by type: purge --type {self._type}")
+        return self._downloads.purge(None, files=files)

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..config import Settings, TypeSettings
 from ..covers.service import CoverService
 from ..covers.store import MemoryStore
 from ..errors import NotFound
-from .base import Source, SourceFile
+from ..iiif.image import ImageInfo
+from ..imaging.probe import MoreBytes, probe_ranges
+from .base import Source, SourceFile, SourceScope
 from .disk import DiskSource
 from .fetch import Fetcher, FetchLimits
 from .isbn import CoverLookup, CoverUrlLocator, IsbnSource
-from .remote import Locator, RemoteSource
+from .remote import Downloader, Locator, RemoteSource
+from .s3 import HeaderProbe, Peeked, S3Locator, S3Source
+from .s3_client import S3Client
 from .store import SourceStore
 from .trusted_web import TrustedWebLocator
 from .web import WebLocator
@@ -31,11 +37,25 @@ class Identifier:
 
 
 class SourceRegistry:
-    def __init__(self, settings: Settings, covers: CoverLookup | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        covers: CoverLookup | None = None,
+        header_probe: HeaderProbe | None = None,
+    ) -> None:
+        """`header_probe` probes a header from byte ranges (s3 types); default: a thread."""
         self._types = settings.types
         self._default_type = settings.default_type
         self._page_delimiter = settings.page_delimiter
         self._sources: dict[str, Source] = {}
+        self._peekable: dict[str, S3Source] = {}
+
+        async def in_thread(
+            ranges: Sequence[tuple[int, bytes]], size: int, page: int | None
+        ) -> ImageInfo | MoreBytes:
+            pixels = settings.max_source_pixels
+            return await asyncio.to_thread(probe_ranges, ranges, size, pixels, page)
+
         web_types = [name for name, t in settings.types.items() if t.source != "disk"]
         # One fetcher and one byte-bounded store, shared by every web type.
         self.fetcher = Fetcher(
@@ -58,7 +78,12 @@ class SourceRegistry:
                 self._sources[name] = DiskSource(settings.source_path / name)
                 continue
             locator: Locator
-            if type_settings.source == "isbn":
+            downloader: Downloader = self.fetcher
+            if type_settings.source == "s3":
+                assert type_settings.s3 is not None  # checked by the config
+                client = S3Client(type_settings.s3, self.fetcher)
+                locator, downloader = S3Locator(client), client
+            elif type_settings.source == "isbn":
                 # Without the server's cover service (one-off commands): a private one.
                 covers = covers or CoverService(settings.covers, MemoryStore(1024))
                 locator = CoverUrlLocator(covers.provider_urls())
@@ -71,7 +96,7 @@ class SourceRegistry:
             remote = RemoteSource(
                 name,
                 locator,
-                self.fetcher,
+                downloader,
                 self.store,
                 ttl=type_settings.ttl,
                 negative_ttl=settings.negative_cache_ttl,
@@ -80,6 +105,16 @@ class SourceRegistry:
             if type_settings.source == "isbn":
                 assert covers is not None  # made above
                 self._sources[name] = IsbnSource(name, covers, remote)
+            elif type_settings.source == "s3":
+                s3 = S3Source(
+                    name,
+                    client,
+                    remote,
+                    self.store,
+                    header_probe or in_thread,
+                    ttl=type_settings.ttl,
+                )
+                self._sources[name] = self._peekable[name] = s3
             else:
                 self._sources[name] = remote
 
@@ -106,3 +141,29 @@ class SourceRegistry:
 
     async def resolve(self, identifier: Identifier) -> SourceFile:
         return await self._sources[identifier.type.name].resolve(identifier.name)
+
+    async def peek(self, identifier: Identifier) -> Peeked:
+        """Enough to describe the image: for an s3 type, no download of an object never
+        seen (see s3.py); for every other kind, the file `resolve` gives."""
+        s3 = self._peekable.get(identifier.type.name)
+        if s3 is None:
+            return Peeked(await self.resolve(identifier))
+        return await s3.peek(identifier.name, identifier.page)
+
+    def s3_source(self, type_name: str) -> S3Source | None:
+        return self._peekable.get(type_name)
+
+    def purge(self, type_name: str | None, name: str | None, *, files: bool) -> SourceScope:
+        """Forget what the sources remember of `type_name:name`, of a type, or (None) of all.
+
+        The scope returned names the local files those identifiers may have been
+        served from. Raises NotFound for an unknown type, BadRequest for a bad name.
+        """
+        if type_name is None:
+            for each in self._sources.values():
+                each.purge(None, files=files)
+            return SourceScope(everything=True)
+        source = self._sources.get(type_name)
+        if source is None:
+            raise NotFound(f"unknown identifier type {type_name!r}")
+        return source.purge(name, files=files)

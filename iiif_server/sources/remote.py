@@ -10,7 +10,6 @@ are remembered for `negative_ttl` seconds; no other failure is remembered at all
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from pathlib import Path
@@ -28,8 +27,9 @@ from ..errors import (
     UpstreamError,
 )
 from ..imaging.probe import probe
-from .base import SourceFile
-from .fetch import Fetcher, HopPolicy
+from .base import SourceFile, SourceScope
+from .fetch import HopPolicy, Validators
+from .single_flight import SingleFlight
 from .store import SourceStore, StoredSource
 
 logger = logging.getLogger(__name__)
@@ -47,7 +47,23 @@ class Locator(HopPolicy, Protocol):
         ...
 
 
-def _label(type_name: str, name: str) -> str:
+class Downloader(Protocol):
+    """Fetches a source's URL into a local file: the web's `Fetcher`, an `S3Client`."""
+
+    async def fetch(
+        self,
+        url: str,
+        destination: Path,
+        policy: HopPolicy,
+        *,
+        label: str,
+        validators: Validators | None = None,
+    ) -> Validators | None:
+        """Its validators, or None when `validators` still hold (not modified)."""
+        ...
+
+
+def label_of(type_name: str, name: str) -> str:
     identifier = f"{type_name}:{name}"
     if len(identifier) > _LABEL_LENGTH:
         identifier = identifier[: _LABEL_LENGTH - 3] + "..."
@@ -69,7 +85,7 @@ class RemoteSource:
         self,
         type_name: str,
         locator: Locator,
-        fetcher: Fetcher,
+        fetcher: Downloader,
         store: SourceStore,
         *,
         ttl: float | None,
@@ -85,28 +101,48 @@ class RemoteSource:
         self._gone: TTLCache[str, bool] | None = (
             TTLCache(maxsize=NEGATIVE_CACHE_ENTRIES, ttl=negative_ttl) if negative_ttl > 0 else None
         )
-        # Only downloads running now: bounded by the requests in flight.
-        self._in_flight: dict[str, asyncio.Task[SourceFile]] = {}
+        self._downloads: SingleFlight[SourceFile] = SingleFlight()
 
     async def resolve(self, name: str) -> SourceFile:
-        label = _label(self._type, name)
+        label = label_of(self._type, name)
         try:
             url = self._locator.url_for(name)
         except BadRequest as error:
             raise BadRequest(f"{label}: {error.message}") from None
-        if self._gone is not None and url in self._gone:
+        if self.known_missing(url):
             raise NotFound(f"no image {label}")
         self._store.ensure_loaded()
         entry = self._store.lookup(self._type, url)
         if entry is not None and self._fresh(entry):
             return entry.file
-        task = self._in_flight.get(url)
-        if task is None:
-            task = asyncio.ensure_future(self._download(url, label, entry))
-            self._in_flight[url] = task
-            task.add_done_callback(functools.partial(self._download_done, url))
-        # Shielded: a client going away does not cancel the download for the others.
-        return await asyncio.shield(task)
+        return await self._downloads.run(url, lambda: self._download(url, label, entry))
+
+    def known_missing(self, url: str) -> bool:
+        """True while a 404 for `url` is remembered."""
+        return self._gone is not None and url in self._gone
+
+    def note_missing(self, url: str) -> None:
+        if self._gone is not None:
+            self._gone[url] = True
+
+    def stored(self, url: str) -> StoredSource | None:
+        """The stored download of `url` if it is within its `ttl`."""
+        self._store.ensure_loaded()
+        entry = self._store.lookup(self._type, url)
+        return entry if entry is not None and self._fresh(entry) else None
+
+    def purge(self, name: str | None, *, files: bool) -> SourceScope:
+        """Forget `name` (None: every name of this type): its download and a remembered 404."""
+        if name is None:
+            if self._gone is not None:
+                self._gone.clear()
+            self._store.purge(self._type, files=files)
+            return SourceScope(folders=(str(self._store.root / self._type),))
+        url = self._locator.url_for(name)
+        if self._gone is not None:
+            self._gone.pop(url, None)
+        self._store.purge(self._type, url, files=files)
+        return SourceScope(paths=frozenset({str(self._store.path_for(self._type, url))}))
 
     def _fresh(self, entry: StoredSource) -> bool:
         return self._ttl is None or time.time() - entry.fetched < self._ttl
@@ -140,8 +176,7 @@ class RemoteSource:
                 raise self._store_failed(label, error) from None
             return adopted.file
         except NotFound:
-            if self._gone is not None:
-                self._gone[url] = True
+            self.note_missing(url)
             if previous is not None:
                 self._store.forget(previous)
             raise
@@ -153,13 +188,6 @@ class RemoteSource:
             return still_there.file
         finally:
             self._store.discard(temp)
-
-    def _download_done(self, url: str, task: asyncio.Task[SourceFile]) -> None:
-        if self._in_flight.get(url) is task:
-            del self._in_flight[url]
-        # Retrieved, so asyncio does not log a failure that every caller abandoned.
-        if not task.cancelled():
-            task.exception()
 
     @staticmethod
     def _store_failed(label: str, error: OSError) -> SourceError:

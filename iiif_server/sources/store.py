@@ -140,6 +140,14 @@ class SourceStore:
                 os.utime(self._sidecar(entry.file.path))
         return entry
 
+    def etag_of(self, file: SourceFile) -> str | None:
+        """The upstream ETag of the download `file` is, if this store holds it: the same
+        on every node, where the file's mtime (its identity here) is not."""
+        entry = self._index.get((file.path.parent.parent.name, file.path.name))
+        if entry is None or entry.file != file:
+            return None
+        return entry.validators.etag
+
     def temp_path(self, folder: str, url: str) -> Path:
         """A fresh temp file name in the directory where `url`'s entry will live."""
         directory = self._path(folder, _digest(url)).parent
@@ -190,6 +198,45 @@ class SourceStore:
         """Drop `entry` and its files."""
         self._drop((entry.folder, entry.digest))
         self._remove(entry.file.path)
+
+    def path_for(self, folder: str, url: str) -> Path:
+        """Where the download of `url` is (or would be) kept."""
+        return self._path(folder, _digest(url))
+
+    def purge(self, folder: str | None = None, url: str | None = None, *, files: bool) -> int:
+        """Forget the download of `url` in `folder`, or all of `folder`, or (None) everything.
+
+        With `files`, the downloads are deleted from disk too; front processes that
+        share the folders pass False and find the files gone on their next lookup.
+        Returns how many entries this process forgot or deleted.
+        """
+        if url is not None:
+            assert folder is not None, "a URL is purged within its folder"
+            keys = [(folder, _digest(url))]
+        else:
+            keys = [key for key in self._index if folder is None or key[0] == folder]
+        forgotten = 0
+        for key in keys:
+            forgotten += key in self._index
+            self._drop(key)
+        if not files:
+            return forgotten
+        if url is not None:
+            assert folder is not None
+            path = self._path(folder, _digest(url))
+            existed = path.exists()
+            self._remove(path)
+            return int(existed)
+        removed = 0
+        for name in self.folders if folder is None else (folder,):
+            for directory in self._fan_out(self.root / name):
+                with suppress(OSError), os.scandir(directory) as entries:
+                    for e in entries:
+                        if e.name.startswith(TEMP_PREFIX) or e.name.endswith(_SIDECAR):
+                            continue  # a download in progress; a sidecar goes with its file
+                        self._remove(Path(e.path))
+                        removed += 1
+        return removed
 
     def _drop(self, key: tuple[str, str]) -> None:
         removed = self._index.pop(key, None)

@@ -274,3 +274,19 @@ async def test_amazon_when_enabled(fake: FakeProviders) -> None:
         await service.close()
     assert answer == {BOOK: f"{fake.url}/aws/images/P/0415480639.01.MZZZZZZZZZ.jpg"}
     assert len(fake.asked("aws")) == 2
+
+
+async def test_provider_lookups_are_counted_by_outcome(fake: FakeProviders) -> None:
+    fake.gb.update({BOOK: "v1"})
+    fake.ol.update({OTHER: 22})
+    service = await started(fake)
+    try:
+        await service.covers([BOOK, OTHER, NOWHERE], ("gb", "ol"))
+        fake.mode["gb"] = "fail"
+        await service.covers([THIRD], ("gb", "ol"))
+    finally:
+        await service.close()
+    assert service.lookups[("gb", "found")] == 1
+    assert service.lookups[("gb", "none")] == 2
+    assert service.lookups[("gb", "failed")] == 1
+    assert service.lookups[("ol", "found")] == 1

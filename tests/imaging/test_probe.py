@@ -8,7 +8,7 @@ from PIL import Image
 
 from iiif_server import errors
 from iiif_server.iiif.image import ImageInfo
-from iiif_server.imaging.probe import probe
+from iiif_server.imaging.probe import MoreBytes, probe, probe_ranges
 
 from .images import MAX_PIXELS, exif_orientation, png_rgb16, quadrants, save
 
@@ -138,3 +138,47 @@ def test_probe_of_a_missing_file_is_not_found(tmp_path: Path) -> None:
 def test_probe_of_a_directory_is_a_source_error(tmp_path: Path) -> None:
     with pytest.raises(errors.SourceError):
         probe(str(tmp_path), MAX_PIXELS)
+
+
+def probe_in_pieces(data: bytes, piece: int) -> tuple[ImageInfo | MoreBytes, int]:
+    """probe_ranges fed the bytes it asks for, `piece` bytes at a time; (result, reads)."""
+    ranges: dict[int, bytes] = {}
+    for reads in range(1, 200):
+        outcome = probe_ranges(sorted(ranges.items()), len(data), MAX_PIXELS)
+        if not isinstance(outcome, MoreBytes):
+            return outcome, reads
+        assert 0 <= outcome.start < outcome.end <= len(data)
+        ranges[outcome.start] = data[outcome.start : outcome.start + piece]
+    raise AssertionError("the probe never finished")
+
+
+@pytest.mark.parametrize(("name", "image", "fmt", "options", "format_name", "mode"), SOURCES)
+def test_probe_from_ranges_finds_what_probe_finds(
+    tmp_path: Path,
+    name: str,
+    image: Image.Image,
+    fmt: str,
+    options: dict[str, Any],
+    format_name: str,
+    mode: str,
+) -> None:
+    path = save(image, tmp_path / name, fmt, **options)
+    found, _ = probe_in_pieces(Path(path).read_bytes(), 64)
+    assert found == probe(path, MAX_PIXELS)
+
+
+def test_probe_from_ranges_asks_for_the_bytes_it_lacks(tmp_path: Path) -> None:
+    data = Path(save(rgb(), tmp_path / "a.jpg", "JPEG")).read_bytes()
+    outcome = probe_ranges([], len(data), MAX_PIXELS)
+    assert isinstance(outcome, MoreBytes) and outcome.start == 0
+    # A truncated header is never taken for the image: the gap is asked for.
+    outcome = probe_ranges([(0, data[:100])], len(data), MAX_PIXELS)
+    assert isinstance(outcome, MoreBytes) and outcome.start == 100
+
+
+def test_a_probe_from_ranges_that_read_everything_wanted_is_trusted(tmp_path: Path) -> None:
+    path = save(rgb(), tmp_path / "a.jpg", "JPEG")
+    data = Path(path).read_bytes()
+    assert probe_ranges([(0, data)], len(data), MAX_PIXELS) == probe(path, MAX_PIXELS)
+    with pytest.raises(errors.SourceError):
+        probe_ranges([(0, b"not an image at all")], 19, MAX_PIXELS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from tornado.ioloop import IOLoop
 
 from iiif_server.config import Settings, TypeSettings
 from iiif_server.sources.registry import SourceRegistry
+from iiif_server.sources.s3_config import parse_s3
 from tests.conftest import make_settings
 from tests.sources.upstream import Upstream
 
@@ -57,3 +59,26 @@ def registry(
     tmp_path: Path, source_path: Path, upstream: Upstream, overrides: dict[str, Any]
 ) -> SourceRegistry:
     return SourceRegistry(web_settings(tmp_path, source_path, upstream, **overrides))
+
+
+def s3_type(name: str, endpoint_url: str, prefix: str, **extra: Any) -> TypeSettings:
+    """An s3 type on the test bucket, signed with the store's one identity."""
+    from tests import s3store
+
+    raw = {
+        "bucket": s3store.BUCKET,
+        "prefix": prefix,
+        "endpoint_url": endpoint_url,
+        "region": s3store.REGION,
+        "access_key_id": s3store.ACCESS_KEY_ID,
+        "secret_access_key": s3store.SECRET_ACCESS_KEY,
+        **extra,
+    }
+    ttl = raw.pop("ttl", None)
+    return TypeSettings(name=name, source="s3", ttl=ttl, s3=parse_s3(raw))
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A key prefix of this test's own in the shared bucket."""
+    return f"t-{uuid.uuid4().hex[:12]}/"

@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+from iiif_server.sources.base import SourceFile
 from iiif_server.sources.fetch import Validators
 from iiif_server.sources.store import SourceStore, StoredSource
 
@@ -112,3 +113,36 @@ def test_front_processes_sharing_the_folders_take_up_each_others_downloads(
     assert two.total_bytes == len(b"second version")
     one.forget(replaced)
     assert two.lookup("museum", URL) is None and two.total_bytes == 0
+
+
+def test_purge_forgets_one_download_a_folder_or_all_and_deletes_their_files(
+    tmp_path: Path,
+) -> None:
+    store = SourceStore(tmp_path, ["museum", "library"], 10**6)
+    store.load()
+    a = put(store, "https://example.org/a.jpg", b"a")
+    b = put(store, "https://example.org/b.jpg", b"b")
+    c = put(store, "https://example.org/c.jpg", b"c", folder="library")
+    sibling = SourceStore(tmp_path, ["museum", "library"], 10**6)
+    sibling.load()
+
+    assert store.purge("museum", "https://example.org/a.jpg", files=True) == 1
+    assert sibling.purge("museum", "https://example.org/a.jpg", files=False) == 1
+    assert not a.file.path.exists() and b.file.path.exists()
+    assert store.lookup("museum", "https://example.org/a.jpg") is None
+    assert store.path_for("museum", "https://example.org/b.jpg") == b.file.path
+    assert store.purge("museum", files=True) == 1
+    assert not b.file.path.exists() and c.file.path.exists()
+    assert store.purge(files=True) == 1
+    assert not c.file.path.exists() and len(store) == 0 and store.total_bytes == 0
+
+
+def test_the_etag_of_a_download_is_known_for_that_very_file_only(tmp_path: Path) -> None:
+    store = SourceStore(tmp_path, ["museum"], 10_000)
+    store.load()
+    entry = put(store, URL, b"x" * 100)
+    assert store.etag_of(entry.file) == '"e1"'
+    newer = put(store, URL, b"y" * 100)
+    assert store.etag_of(entry.file) is None  # replaced since: its identity is stale
+    assert store.etag_of(newer.file) == '"e1"'
+    assert store.etag_of(SourceFile(tmp_path / "elsewhere" / "x.jpg", 1, 2)) is None

@@ -1,0 +1,1 @@
+"""`/metrics` in Prometheus text format (prometheus-client), correct with `processes: N`."""

@@ -1,0 +1,217 @@
+"""The server's metrics, kept current from the counters each layer already has.
+
+The layers count in plain integers (no Prometheus in the caches, sources or
+pools); `refresh` adds what changed since the last refresh to the Prometheus
+counters and sets the gauges. A front refreshes right before answering
+`/metrics` and, when there are several fronts, every `interval` seconds, so
+each one's files are at most that old. Decoded-image counters live in the image workers: a refresh
+asks every worker for them (one broadcast task) and counts per worker pid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from contextlib import suppress
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import multiprocess as prometheus_multiprocess
+from tornado.web import RequestHandler
+
+from ..imaging.render import decoded_cache_stats
+from ..logs import api_label
+from . import multiprocess
+
+if TYPE_CHECKING:
+    from ..app import Server
+
+logger = logging.getLogger(__name__)
+
+# Request durations: a cached tile takes a millisecond, a cold render of a large image seconds.
+_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+# How long a refresh waits for the workers' counters (they answer after their queue).
+_WORKER_WAIT = 2.0
+
+
+class _Deltas:
+    """Turns running totals into increments: what a Prometheus counter is given."""
+
+    def __init__(self) -> None:
+        self._last: dict[Any, float] = {}
+
+    def step(self, key: Any, total: float) -> float:
+        last = self._last.get(key, 0.0)
+        self._last[key] = total
+        return total - last if total >= last else total  # a reset: it started again
+
+    def keep_only(self, keys: set[Any]) -> None:
+        for key in set(self._last) - keys:
+            del self._last[key]
+
+
+class Metrics:
+    name = "metrics"
+
+    def __init__(self, server: Server, *, interval: float = 2.0) -> None:
+        self._server = server
+        self.interval = interval
+        # Our own registry: a second Server in one process (tests) registers afresh.
+        self.registry = CollectorRegistry()
+        self.requests = Histogram(
+            "iiif_http_request_duration_seconds",
+            "Requests by API (handler) and status, with their duration",
+            ["api", "status"],
+            buckets=_BUCKETS,
+            registry=self.registry,
+        )
+        self.cache = Counter(
+            "iiif_cache_lookups",
+            "Cache lookups by cache (hot, disk, info, decoded, shared, shared_info)"
+            " and result (hit, miss)",
+            ["cache", "result"],
+            registry=self.registry,
+        )
+        self.queued = Gauge(
+            "iiif_pool_queued_tasks", "Tasks waiting for a worker", ["pool"],
+            registry=self.registry, multiprocess_mode="livesum",
+        )  # fmt: skip
+        self.busy = Gauge(
+            "iiif_pool_busy_workers", "Workers running a task", ["pool"],
+            registry=self.registry, multiprocess_mode="livesum",
+        )  # fmt: skip
+        self.live = Gauge(
+            "iiif_pool_workers", "Workers started and ready", ["pool"],
+            registry=self.registry, multiprocess_mode="livesum",
+        )  # fmt: skip
+        self.restarts = Counter(
+            "iiif_pool_worker_restarts", "Workers started to replace others", ["pool"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.fetches = Counter(
+            "iiif_web_fetches", "Downloads of web sources by outcome", ["outcome"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.covers = Counter(
+            "iiif_cover_lookups", "Identifiers asked of cover providers, by outcome",
+            ["provider", "outcome"], registry=self.registry,
+        )  # fmt: skip
+        self.renders = Counter(
+            "iiif_renders", "Derivatives made by the image pool (found in no cache)",
+            registry=self.registry,
+        )  # fmt: skip
+        self.shared_errors = Counter(
+            "iiif_shared_errors", "Failed requests to a shared tier (derivatives, redis)",
+            ["tier"], registry=self.registry,
+        )  # fmt: skip
+        self._deltas = _Deltas()
+        self._decoded = _Deltas()
+        self._task: asyncio.Task[None] | None = None
+
+    # ---- the product face ------------------------------------------------------
+
+    async def start(self) -> None:
+        # Alone, a front refreshes when scraped; with others, any of them may be scraped.
+        if multiprocess.enabled():
+            self._task = asyncio.ensure_future(self._refresh_often())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def routes(self) -> list[tuple[str, Any, dict[str, Any]]]:
+        from ..handlers.metrics import MetricsHandler
+
+        settings = self._server.settings
+        token = settings.admin_token if settings.metrics_need_token else None
+        return [(r"/metrics", MetricsHandler, {"metrics": self, "token": token})]
+
+    def health(self) -> dict[str, Any]:
+        return {"multiprocess": multiprocess.enabled()}
+
+    # ---- observing and exposing ------------------------------------------------
+
+    def observe(self, handler: RequestHandler) -> None:
+        """One finished request (from the application's `log_request`)."""
+        self.requests.labels(api_label(handler), str(handler.get_status())).observe(
+            handler.request.request_time()
+        )
+
+    async def exposition(self) -> bytes:
+        """The text of `/metrics`: every front's counts when there are several."""
+        await self.refresh()
+        if not multiprocess.enabled():
+            return generate_latest(self.registry)
+        merged = CollectorRegistry()
+        prometheus_multiprocess.MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
+        return generate_latest(merged)
+
+    async def refresh(self) -> None:
+        self._refresh_front()
+        # Busy workers: their counts come with the next refresh.
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self._refresh_decoded(), _WORKER_WAIT)
+
+    async def _refresh_often(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.refresh()
+            except Exception:
+                logger.exception("metrics: refresh failed")
+
+    def _refresh_front(self) -> None:
+        server = self._server
+        service = server.service
+        derivatives = server.derivatives
+        infos = service.infos
+        lookups = [
+            ("hot", service.hot_hits, service.hot_misses),
+            ("disk", derivatives.hits, derivatives.misses),
+            ("info", infos.hits, infos.misses),
+        ]
+        self._count(self.renders, ("renders",), service.renders)
+        shared = server.shared
+        if shared is not None and shared.derivatives is not None:
+            tier = shared.derivatives
+            lookups.append(("shared", tier.hits, tier.misses))
+            self._count(self.shared_errors.labels("derivatives"), ("shared", 0), tier.link.errors)
+        if shared is not None and shared.redis is not None and shared.infos is not None:
+            lookups.append(("shared_info", shared.infos.hits, shared.infos.misses))
+            self._count(self.shared_errors.labels("redis"), ("shared", 1), shared.redis.link.errors)
+        for cache, hits, misses in lookups:
+            self._count(self.cache.labels(cache, "hit"), ("cache", cache, "hit"), hits)
+            self._count(self.cache.labels(cache, "miss"), ("cache", cache, "miss"), misses)
+        for pool in (server.size_pool, server.image_pool):
+            status = pool.status()
+            self.queued.labels(status.name).set(status.queued)
+            self.busy.labels(status.name).set(status.busy)
+            self.live.labels(status.name).set(status.live)
+            self._count(
+                self.restarts.labels(status.name), ("restarts", status.name), status.restarts
+            )
+        for outcome, total in service.fetcher.outcomes.items():
+            self._count(self.fetches.labels(outcome), ("fetch", outcome), total)
+        for (provider, outcome), total in server.covers.lookups.items():
+            self._count(self.covers.labels(provider, outcome), ("cover", provider, outcome), total)
+
+    async def _refresh_decoded(self) -> None:
+        answers = await self._server.image_pool.broadcast(decoded_cache_stats)
+        workers: set[Any] = set()
+        for stats in answers:
+            if not isinstance(stats, Mapping) or "pid" not in stats:
+                continue
+            for result, field in (("hit", "hits"), ("miss", "misses")):
+                key = (stats["pid"], result)
+                workers.add(key)
+                self.cache.labels("decoded", result).inc(self._decoded.step(key, stats[field]))
+        self._decoded.keep_only(workers)  # workers replaced since: forgotten
+
+    def _count(self, child: Any, key: Any, total: float) -> None:
+        increment = self._deltas.step(key, total)
+        if increment:
+            child.inc(increment)

@@ -1,0 +1,1 @@
+"""What several nodes share: derivatives in an object store, image infos and purges in Redis."""
