@@ -8,6 +8,7 @@ from typing import Any
 
 import tornado.web
 
+from .access_log import AccessLog
 from .cache import DerivativeCache
 from .config import Settings
 from .covers.service import CoverService
@@ -18,6 +19,7 @@ from .handlers.status import HealthHandler
 from .imaging.render import configure_worker
 from .imaging.warm_up import exercise_codecs
 from .logs import access_log
+from .lookup.product import LookupProduct
 from .metrics.collect import Metrics
 from .products import Product
 from .purge.product import purge_product
@@ -39,7 +41,7 @@ class ServerApplication(tornado.web.Application):
         self._idle.set()
 
     def log_request(self, handler: tornado.web.RequestHandler) -> None:
-        access_log(handler)
+        self.settings.get("log_function", access_log)(handler)
         metrics = self.settings.get("metrics")
         if metrics is not None:
             metrics.observe(handler)
@@ -111,12 +113,15 @@ class Server:
             self.products.append(purge_product(settings, self))
         self.metrics = Metrics(self)
         self.products.append(self.metrics)
+        if settings.lookup.enabled:
+            self.products.append(LookupProduct(settings.lookup, settings.cache_path))
         # Last: its mount may be `/`, which matches every path the others leave.
         self.products.append(
             ResourcesProduct(
                 settings.resources, self.image_pool, self.derivatives, settings.max_source_pixels
             )
         )
+        self.access_log = AccessLog()
 
     async def start(self) -> None:
         """Load the derivative index and start the pools; call inside the running loop."""
@@ -137,6 +142,7 @@ class Server:
         await self.size_pool.close(grace)
         await self.derivatives.flush()  # derivatives still being written land on disk
         self.derivatives.close()
+        self.access_log.flush()
 
     def make_app(self, **tornado_settings: Any) -> ServerApplication:
         handlers: list[Any] = [
@@ -145,6 +151,7 @@ class Server:
             *iiif_routes(self.service, self.settings),
             *(route for product in self.products for route in product.routes()),
         ]
+        tornado_settings.setdefault("log_function", self.access_log)
         return ServerApplication(
             handlers,
             default_handler_class=NotFoundHandler,

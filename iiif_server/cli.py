@@ -1,4 +1,4 @@
-"""Command line: `iiif-server serve | check-config | info | warm | covers | purge`."""
+"""Command line: `iiif-server serve | check-config | info | warm | covers | purge | lookup`."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from .config import ConfigError, Settings, load
 from .covers import commands as cover_commands
 from .errors import ServerError
 from .iiif.info import info_v3
+from .lookup import commands as lookup_commands
 from .purge import command as purge_command
 from .service import ImageService, InProcessRunner
 
@@ -98,6 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     warm_command.add_argument("identifiers", nargs="+", metavar="IDENTIFIER")
     cover_commands.add_commands(commands, common)
+    lookup_commands.add_commands(commands, common)
     purge_command.add_command(commands, common)
     args = parser.parse_args(argv)
     if args.command is None:
@@ -123,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "covers":
         return cover_commands.run(args, settings.covers)
+    if args.command == "lookup":
+        return lookup_commands.run(args, settings.lookup, settings.cache_path)
     if args.command == "purge":
         return purge_command.run(args, settings)
     if args.command == "warm":

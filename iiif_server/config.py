@@ -8,6 +8,7 @@ Relative paths are relative to the working directory.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ import yaml
 
 from .covers.config import CoversSettings, parse_covers
 from .iiif.params import ConfinedSize
+from .lookup.config import LookupSettings, parse_lookup
 from .resources.config import ResourcesSettings, parse_resources
 from .shared.config import parse_shared_cache, parse_shared_info
 from .sources.s3_config import S3_KEYS, S3Settings, parse_s3
@@ -101,7 +103,9 @@ class Settings:
     max_source_pixels: int = 400_000_000
     page_delimiter: str = ";"  # `books:scan.pdf;12` is page 12
     pdf_dpi: int = 150
-    jpeg_quality: int = 90
+    jpeg_quality: int = 73
+    jpeg_optimize: bool = False
+    jpeg_progressive: bool = False
     png_compress_level: int = 1
     webp_quality: int = 90
     webp_method: int = 0
@@ -111,6 +115,7 @@ class Settings:
     admin_token: str | None = None  # bearer token of /admin/...; None: no admin API
     metrics_need_token: bool = False  # /metrics asks for the admin token too
     covers: CoversSettings = field(default_factory=CoversSettings)
+    lookup: LookupSettings = field(default_factory=LookupSettings)
     resources: ResourcesSettings = field(default_factory=ResourcesSettings)
     # Several nodes: a bucket of derivatives, and Redis for infos and purges (shared/).
     shared_cache: S3Settings | None = None
@@ -284,6 +289,8 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "page_delimiter": _page_delimiter,
     "pdf_dpi": _int(10, 2400),
     "jpeg_quality": _int(1, 100),
+    "jpeg_optimize": _bool,
+    "jpeg_progressive": _bool,
     "png_compress_level": _int(0, 9),
     "webp_quality": _int(0, 100),
     "webp_method": _int(0, 6),
@@ -293,6 +300,7 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "admin_token": _admin_token,
     "metrics_need_token": _bool,
     "covers": _section(parse_covers),
+    "lookup": _section(functools.partial(parse_lookup, parse_size=parse_bytes)),
     "resources": _section(parse_resources),
     "shared_cache": _section(parse_shared_cache),
     "shared_info": _section(parse_shared_info),

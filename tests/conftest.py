@@ -15,6 +15,7 @@ from tornado.ioloop import IOLoop
 
 from iiif_server.app import Server, ServerApplication
 from iiif_server.config import Settings, TypeSettings
+from iiif_server.lookup.config import LookupSettings
 
 # The validator's test image (shared/fixtures/iiif-test-image), shipped as the sample.
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sources" / "sample"
@@ -61,6 +62,7 @@ def make_settings(tmp_path: Path, source_path: Path, **overrides: Any) -> Settin
         size_pool_size=1,
         image_pool_size=1,
         image_task_timeout=20,
+        lookup=LookupSettings(listing_url=None),  # tests of the lookup turn it on themselves
     )  # fmt: skip
     return dataclasses.replace(base, **overrides)
 

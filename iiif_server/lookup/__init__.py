@@ -1,0 +1,1 @@
+"""The lookup product: a synced lookup-and-redirect index (see LOOKUP.md)."""
