@@ -89,6 +89,7 @@ class ServerTimes:
         self.offset = 0
 
     def tiles(self) -> list[float]:
+        time.sleep(0.3)  # the node writes its access lines in batches, 0.2 s apart at most
         with self.node.log.open("rb") as log:
             log.seek(self.offset)
             lines = log.read().decode("utf-8", "replace").splitlines()
