@@ -78,7 +78,8 @@ class Bundles:
         self._pending: dict[str, _Pending] = {}  # source prefix -> tiles not yet written
         self._writes: set[asyncio.Task[None]] = set()
         self._entries: LRUCache[str, bytes] = LRUCache(_MEMORY_BYTES, getsizeof=len)
-        self._loaded: TTLCache[str, bool] = TTLCache(maxsize=4096, ttl=_LOADED_SECONDS)
+        # Source prefix -> tiles its bundles held when read.
+        self._loaded: TTLCache[str, int] = TTLCache(maxsize=4096, ttl=_LOADED_SECONDS)
         self._loading: dict[str, asyncio.Task[None]] = {}
         self._generation = 0  # bumped by `forget`: a load under way then keeps nothing
         self.written = 0
@@ -151,13 +152,19 @@ class Bundles:
             return
         if generation != self._generation:
             return  # purged meanwhile: what was read may be gone
-        self._loaded[source_prefix] = True
+        found = 0
         for blob in blobs:
             if blob:
                 self.read += 1
                 for name, data in decode(blob):
                     if len(data) <= _MEMORY_BYTES // 8:
                         self._entries[name] = data
+                        found += 1
+        self._loaded[source_prefix] = found
+
+    def found(self, source_prefix: str) -> int:
+        """Tiles the source's bundles held when last read (0: none, or not read)."""
+        return self._loaded.get(source_prefix, 0)
 
     def take(self, name: str) -> bytes | None:
         """A loaded entry, given once: the node keeps it on its own disk from then on."""

@@ -98,6 +98,14 @@ class SharedDerivatives:
         self.hits += 1
         return data
 
+    async def prefetch(self, type_name: str, source_path: str) -> int:
+        """Read the source's bundles (a session starts); how many tiles they hold."""
+        if not self.link.available():
+            return 0
+        prefix = self.names.source_prefix(type_name, source_path)
+        await self.bundles.load(prefix)
+        return self.bundles.found(prefix)
+
     def put_soon(
         self,
         type_name: str,

@@ -72,3 +72,21 @@ async def test_nothing_loaded_is_served_after_a_purge_and_purges_delete_bundles(
     assert [key for key in keys(s3, prefix) if f"/{FOLDER}" in key] == []
     writer.close()
     reader.close()
+
+
+async def test_a_session_start_reads_the_bundles_and_says_how_many_tiles_they_hold(
+    s3: s3store.S3Store, prefix: str, tmp_path: Path
+) -> None:
+    writer, reader = (tier(tmp_path / n, s3.endpoint_url, prefix) for n in ("a", "b"))
+    paths = [str(tmp_path / n / "sources" / "sample" / "x.jpg") for n in ("a", "b")]
+    other = str(tmp_path / "b" / "sources" / "sample" / "y.jpg")
+    for n in range(2):
+        writer.put_soon("sample", paths[0], f"2|{paths[0]}|{n}", b"tile", session=True)
+    await writer.flush()
+    delete_tiles(s3, prefix)
+    assert await reader.prefetch("sample", other) == 0  # nothing bundled: it will render
+    assert await reader.prefetch("sample", paths[1]) == 2
+    assert await reader.get("sample", paths[1], f"2|{paths[1]}|1", session=True) == b"tile"
+    assert reader.health()["bundles_read"] == 1  # read once, at the session's start
+    writer.close()
+    reader.close()
