@@ -34,6 +34,7 @@ _ENTRY = struct.Struct(">HI")  # name length, data length
 _QUIET = 1.0  # seconds without a new tile before a session's bundle is written
 MAX_ENTRIES = 512  # per bundle; a larger session writes several
 MAX_BUNDLE_BYTES = 16 * 2**20
+MAX_WAITING_BYTES = 64 * 2**20  # tiles held for bundles not written yet; more are not bundled
 _BUNDLES_READ = 4  # the newest of a source's bundles that a node reads
 _MEMORY_BYTES = 64 * 2**20  # entries read and not yet asked for
 _LOADED_SECONDS = 60.0  # a source's bundles are listed again after this long
@@ -77,6 +78,7 @@ class Bundles:
         self._link = link
         self._pending: dict[str, _Pending] = {}  # source prefix -> tiles not yet written
         self._writes: set[asyncio.Task[None]] = set()
+        self._waiting_bytes = 0  # of `_pending` and of the writes under way
         self._entries: LRUCache[str, bytes] = LRUCache(_MEMORY_BYTES, getsizeof=len)
         # Source prefix -> tiles its bundles held when read.
         self._loaded: TTLCache[str, int] = TTLCache(maxsize=4096, ttl=_LOADED_SECONDS)
@@ -90,6 +92,9 @@ class Bundles:
         return len(self._pending) + len(self._writes)
 
     def add(self, source_prefix: str, name: str, data: bytes) -> None:
+        if self._waiting_bytes + len(data) > MAX_WAITING_BYTES:
+            return  # shared on its own only
+        self._waiting_bytes += len(data)
         pending = self._pending.setdefault(source_prefix, _Pending())
         pending.entries.append((name, data))
         pending.size += len(data)
@@ -108,11 +113,17 @@ class Bundles:
         if pending.timer is not None:
             pending.timer.cancel()
         name = f"{source_prefix}{FOLDER}{time.time_ns():020d}-{os.urandom(4).hex()}"
-        task = asyncio.ensure_future(self._put(name, encode(pending.entries)))
+        task = asyncio.ensure_future(self._put(name, encode(pending.entries), pending.size))
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
 
-    async def _put(self, name: str, blob: bytes) -> None:
+    async def _put(self, name: str, blob: bytes, size: int) -> None:
+        try:
+            await self._send(name, blob)
+        finally:
+            self._waiting_bytes -= size
+
+    async def _send(self, name: str, blob: bytes) -> None:
         try:
             await self._client.put_object(self._key_for(name), blob, label="shared bundle")
         except ServerError as error:
@@ -176,6 +187,7 @@ class Bundles:
         for pending in self._pending.values():
             if pending.timer is not None:
                 pending.timer.cancel()
+            self._waiting_bytes -= pending.size
         self._pending.clear()
         self._entries.clear()
         self._loaded.clear()

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from iiif_server.shared import bundles
 from iiif_server.shared.bundles import FOLDER, decode, encode
 from tests import s3store
 from tests.shared.test_derivatives import keys, tier
@@ -90,3 +91,22 @@ async def test_a_session_start_reads_the_bundles_and_says_how_many_tiles_they_ho
     assert reader.health()["bundles_read"] == 1  # read once, at the session's start
     writer.close()
     reader.close()
+
+
+async def test_tiles_beyond_the_waiting_bound_are_shared_alone(
+    s3: s3store.S3Store, prefix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bundles, "MAX_WAITING_BYTES", 10)
+    shared = tier(tmp_path, s3.endpoint_url, prefix)
+    path = str(tmp_path / "sources" / "sample" / "x.jpg")
+    for n in range(3):
+        shared.put_soon("sample", path, f"2|{path}|{n}", b"12345", session=True)
+    await shared.flush()
+    bundled = [key for key in keys(s3, prefix) if f"/{FOLDER}" in key]
+    assert len(bundled) == 1 and len(keys(s3, prefix)) == 4
+    blob = s3.client().get_object(Bucket=s3store.BUCKET, Key=bundled[0])["Body"].read()
+    assert len(list(decode(blob))) == 2
+    shared.put_soon("sample", path, f"2|{path}|3", b"12345", session=True)  # room again
+    await shared.flush()
+    assert len([key for key in keys(s3, prefix) if f"/{FOLDER}" in key]) == 2
+    shared.close()
