@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -120,6 +121,44 @@ def wrk(url: str, pid: int, seconds: int, connections: int) -> tuple[float, str,
     return float(rate.group(1)), p99.group(1) if p99 else "?", cpu / int(total.group(1)) * 1e6
 
 
+def ab(url: str, keep_alive: bool, requests: int, connections: int) -> float:
+    """Requests per second of `ab -n requests -c connections` (with `-k`: keep-alive)."""
+    command = ["ab", "-q", "-n", str(requests), "-c", str(connections)]
+    result = subprocess.run(
+        [*command, *(["-k"] if keep_alive else []), url], capture_output=True, text=True, check=True
+    )
+    rate = re.search(r"Requests per second:\s+([\d.]+)", result.stdout)
+    failed = re.search(r"Failed requests:\s+(\d+)", result.stdout)
+    non_2xx = re.search(r"Non-2xx responses:\s+(\d+)", result.stdout)
+    if rate is None or (failed and int(failed.group(1))) or non_2xx:
+        raise RuntimeError(f"ab failed or saw errors:\n{result.stdout}")
+    return float(rate.group(1))
+
+
+def ab_table(urls: dict[str, str], repeats: int, requests: int, connections: int) -> None:
+    """The test Coce publishes: `ab -n 10000 -c 50`, without and with keep-alive.
+
+    The server on its shipped defaults is measured between two runs of the bare
+    handler, `repeats` times; each ratio is against the mean of its two neighbours.
+    """
+    print(f"\n`ab -n {requests} -c {connections}`, 4 cached ids, {repeats} runs each\n")
+    print("| connection | bare Tornado req/s | shipped defaults req/s | ratio (spread) |")
+    print("|---|---:|---:|---:|")
+    for keep_alive in (False, True):
+        bares = [ab(urls["bare"] + QUERY, keep_alive, requests, connections)]
+        ours, ratios = [], []
+        for _ in range(repeats):
+            ours.append(ab(urls["defaults"] + QUERY, keep_alive, requests, connections))
+            bares.append(ab(urls["bare"] + QUERY, keep_alive, requests, connections))
+            ratios.append(ours[-1] / ((bares[-2] + bares[-1]) / 2))
+        spread = ", ".join(f"{ratio:.2f}" for ratio in ratios)
+        print(
+            f"| {'keep-alive (-k)' if keep_alive else 'new connection each'} "
+            f"| {statistics.median(bares):,.0f} | {statistics.median(ours):,.0f} "
+            f"| {statistics.median(ratios):.2f} ({spread}) |"
+        )
+
+
 def get(url: str) -> bytes:
     with urllib.request.urlopen(url, timeout=10) as response:
         body: bytes = response.read()
@@ -127,13 +166,16 @@ def get(url: str) -> bytes:
 
 
 def serve_covers(
-    fake: FakeProviders, workdir: Path, name: str, store: str, log_level: str
+    fake: FakeProviders, workdir: Path, name: str, store: str, log_level: str | None
 ) -> tuple[list[str], str, Path]:
+    """A server on `store`; with `log_level` None, on the shipped defaults."""
     port = free_port()
     folder = workdir / name
     (folder / "data" / "sources" / "sample").mkdir(parents=True)
     config = json.loads(config_yaml(fake, store=store))
-    config.update(http_port=port, size_pool_size=1, image_pool_size=1, log_level=log_level)
+    config.update(http_port=port)
+    if log_level is not None:
+        config.update(size_pool_size=1, image_pool_size=1, log_level=log_level)
     (folder / "config.yml").write_text(json.dumps(config))
     command = [sys.executable, "-m", "iiif_server", "serve", "--config", "config.yml"]
     return command, f"http://127.0.0.1:{port}", folder
@@ -143,10 +185,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--ab-requests", type=int, default=10000)
+    parser.add_argument("--ab-repeats", type=int, default=3)
+    parser.add_argument("--ab-only", action="store_true", help="only the ab test")
     options = parser.parse_args()
-    for tool in ("wrk", "redis-server", "redis-cli"):
+    for tool in ("wrk", "ab", "redis-server", "redis-cli"):
         if shutil.which(tool) is None:
-            print(f"{tool} is needed (Debian packages wrk, redis-server)", file=sys.stderr)
+            print(f"{tool} is needed (Debian: wrk apache2-utils redis-server)", file=sys.stderr)
             return 1
     # Like the bare handler, the servers measured write no access log (log_level
     # warning); one more run shows what the access log (log_level info) costs.
@@ -154,6 +199,7 @@ def main() -> int:
         "sqlite store": ("sqlite", "warning"),
         "redis store": ("redis", "warning"),
         "sqlite store, access log on": ("sqlite", "info"),
+        "defaults": ("sqlite", None),  # shipped defaults: the ab test
     }
     results: dict[str, list[tuple[float, str, float]]] = {name: [] for name in ("bare", *servers)}
     with tempfile.TemporaryDirectory() as temp, fake_in_thread() as fake, ExitStack() as stack:
@@ -185,14 +231,26 @@ def main() -> int:
         asked = len(fake.requests)
         # Each server is measured between two runs of the bare handler: the machine's
         # load drifts, and the ratio should not.
-        for name in ("bare", *(step for server in servers for step in (server, "bare"))):
+        steps = ("bare", *(step for server in servers for step in (server, "bare")))
+        for name in () if options.ab_only else steps:
             result = wrk(urls[name] + QUERY, pids[name], options.seconds, options.connections)
             results[name].append(result)
+        ab_table(urls, options.ab_repeats, options.ab_requests, options.connections)
         if len(fake.requests) != asked:
             raise RuntimeError("the providers were asked during the measurement")
+    if not options.ab_only:
+        wrk_table(results, servers, options.seconds, options.connections)
+    return 0
 
+
+def wrk_table(
+    results: dict[str, list[tuple[float, str, float]]],
+    servers: dict[str, tuple[str, str | None]],
+    seconds: int,
+    connections: int,
+) -> None:
     bares = results["bare"]
-    print(f"\n{options.connections} connections, {options.seconds} s each, 4 cached ids, gb+ol\n")
+    print(f"\n{connections} connections, {seconds} s each, 4 cached ids, gb+ol (wrk)\n")
     print("| server | req/s | p99 | CPU µs/request | ratio (req/s) | ratio (CPU) |")
     print("|---|---:|---:|---:|---:|---:|")
     for index, (rate, p99, cpu) in enumerate(bares):
@@ -209,7 +267,6 @@ def main() -> int:
         "\nratios against the mean of the bare runs just before and after; the CPU ratio"
         "\n(bare CPU per request / the server's) moves less with other load on the machine"
     )
-    return 0
 
 
 if __name__ == "__main__":

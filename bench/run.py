@@ -11,7 +11,6 @@ are the figures to compare; absolute times vary with the machine's load.
 from __future__ import annotations
 
 import argparse
-import functools
 import http.client
 import json
 import os
@@ -26,31 +25,29 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.floors import draft_thumbnail, naive_tile  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from bench import iipimage  # noqa: E402
+from bench.fidelity import fidelity  # noqa: E402
+from bench.floors import draft_thumbnail  # noqa: E402
 from bench.images import ensure_jpeg  # noqa: E402
-from bench.session import zoom_session  # noqa: E402
+from bench.zoom import (  # noqa: E402
+    Row,
+    Server,
+    fetch_all,
+    fresh_names,
+    measure_sessions,
+    session_paths,
+)
 
 IMAGE_CACHE = REPO / "bench" / ".images"
 DECODED_BUDGET_MB = 512
-
-
-@dataclass
-class Row:
-    name: str
-    requests: int
-    total: float  # seconds, wall clock
-    latencies: list[float] = field(default_factory=list)
-    floor: str = ""
-    ratio: str = ""
-    rps: float | None = None
 
 
 def free_port() -> int:
@@ -158,44 +155,6 @@ def wait_for_fronts(port: int, count: int) -> None:
         raise RuntimeError(f"only {len(seen)} of {count} front processes answered")
 
 
-def client_run(port: int, paths: Sequence[str]) -> list[float]:
-    """One client: one keep-alive connection, requests in order; latency of each."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    latencies = []
-    for path in paths:
-        start = time.perf_counter()
-        connection.request("GET", path)
-        response = connection.getresponse()
-        response.read()
-        if response.status != 200:
-            raise RuntimeError(f"{path}: {response.status}")
-        latencies.append(time.perf_counter() - start)
-    connection.close()
-    return latencies
-
-
-def concurrently(jobs: Sequence[Callable[[], list[float]]]) -> tuple[float, list[float]]:
-    start = time.perf_counter()
-    with ThreadPoolExecutor(len(jobs)) as pool:
-        results = list(pool.map(lambda job: job(), jobs))
-    return time.perf_counter() - start, [t for r in results for t in r]
-
-
-def session_paths(identifier: str, size: tuple[int, int]) -> list[str]:
-    return [f"/iiif/3/{identifier}/info.json"] + [
-        f"/iiif/3/{identifier}/{tile}" for tile in zoom_session(*size)
-    ]
-
-
-def naive_session(path: Path, size: tuple[int, int]) -> list[float]:
-    latencies = []
-    for tile in zoom_session(*size):
-        start = time.perf_counter()
-        naive_tile(str(path), tile)
-        latencies.append(time.perf_counter() - start)
-    return latencies
-
-
 def wrk(url: str, seconds: int, connections: int = 50) -> float:
     command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", url]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
@@ -212,75 +171,19 @@ def percentile(values: list[float], fraction: float) -> float:
 
 def print_table(rows: list[Row]) -> None:
     header = (
-        f"{'measurement':44} {'reqs':>5} {'total s':>8} {'p50 ms':>8} {'p95 ms':>8}"
-        f" {'req/s':>8}  vs floor"
+        f"{'measurement':50} {'reqs':>5} {'total s':>8} {'p50 ms':>7} {'p95 ms':>7}"
+        f" {'req/s':>7} {'first9':>7}  vs"
     )
     print(header)
     print("-" * len(header))
     for row in rows:
-        p50 = f"{statistics.median(row.latencies) * 1000:8.1f}" if row.latencies else " " * 8
-        p95 = f"{percentile(row.latencies, 0.95) * 1000:8.1f}" if row.latencies else " " * 8
+        p50 = f"{statistics.median(row.latencies) * 1000:7.1f}" if row.latencies else " " * 7
+        p95 = f"{percentile(row.latencies, 0.95) * 1000:7.1f}" if row.latencies else " " * 7
         rps = row.rps if row.rps is not None else (row.requests / row.total if row.total else 0)
         total = f"{row.total:8.2f}" if row.total else " " * 8
+        first = f"{row.first:7.3f}" if row.first is not None else " " * 7
         versus = f"{row.ratio} {row.floor}".strip()
-        print(f"{row.name:44} {row.requests:5d} {total} {p50} {p95} {rps:8.0f}  {versus}")
-
-
-def fresh_names(sources: Path, images: list[Path], tag: str) -> list[Path]:
-    """New names (hard links) for `images`: cold for every cache the server has."""
-    names = []
-    for image in images:
-        name = sources / f"{tag}-{image.name}"
-        os.link(image, name)
-        names.append(name)
-    return names
-
-
-def cold_sessions(
-    port: int, sources: Path, images: list[Path], size: tuple[int, int], repeats: int, tag: str
-) -> tuple[float, float, list[float], list[float], list[list[str]]]:
-    """`repeats` times: one client per image at once, then the naive pipeline the same way.
-
-    Returns the median totals (ours, naive), all latencies, and the last paths asked.
-    """
-    totals, naive_totals, lat, naive_lat = [], [], [], []
-    sessions: list[list[str]] = []
-    for n in range(repeats):
-        fresh = fresh_names(sources, images, f"{tag}{n}")
-        sessions = [session_paths(image.stem, size) for image in fresh]
-        total, latencies = concurrently(
-            [functools.partial(client_run, port, paths) for paths in sessions]
-        )
-        naive_total, naive_latencies = concurrently(
-            [functools.partial(naive_session, image, size) for image in fresh]
-        )
-        totals.append(total)
-        naive_totals.append(naive_total)
-        lat += latencies
-        naive_lat += naive_latencies
-    return statistics.median(totals), statistics.median(naive_totals), lat, naive_lat, sessions
-
-
-def measure_sessions(
-    port: int, sources: Path, big: list[Path], size: tuple[int, int], repeats: int
-) -> list[Row]:
-    """Cold sessions with 1 client, then 4 at once on 4 images, each repeated on fresh
-    names; the medians of the totals are compared with the naive pipeline's."""
-    rows = []
-    for clients, tag in ((1, "one"), (4, "four")):
-        total, naive_total, lat, naive_lat, sessions = cold_sessions(
-            port, sources, big[:clients], size, repeats, tag
-        )
-        count = sum(map(len, sessions))
-        faster = f"{naive_total / total:.1f}x faster"
-        name = f"deep zoom, {clients} client{'s' if clients > 1 else ''}"
-        rows.append(Row(f"{name}, cold (median)", count, total, lat, "naive", faster))
-        rows.append(Row(f"  floor: naive Pillow, {clients} at once", count - clients,
-                        naive_total, naive_lat))  # fmt: skip
-        warm = [functools.partial(client_run, port, paths) for paths in sessions]
-        total, lat = concurrently(warm)
-        rows.append(Row(f"{name}, warm", count, total, lat))
-    return rows
+        print(f"{row.name:50} {row.requests:5d} {total} {p50} {p95} {rps:7.0f} {first}  {versus}")
 
 
 def measure_thumbnails(port: int, sources: Path, big: list[Path]) -> list[Row]:
@@ -323,49 +226,99 @@ def bare_tornado_rps(work: Path, body: bytes, seconds: int) -> float:
         bare.wait()
 
 
+def measure_fidelity(
+    ours: tuple[int, list[str]], peer: tuple[int, list[str]], source: Path
+) -> list[str]:
+    """Bytes and PSNR of one session's tiles from each server (warm: the same bytes as cold)."""
+    with Image.open(source) as opened:
+        pixels = opened.convert("RGB")
+    results = {}
+    for name, (port, paths) in (("this server", ours), ("IIPImage", peer)):
+        tiles = paths[1:]
+        results[name] = fidelity(pixels, tiles, fetch_all(port, tiles))
+    mine, theirs = results["this server"], results["IIPImage"]
+    return [
+        f"tiles of one session ({len(ours[1]) - 1}): this server {mine.bytes / 1e6:.2f} MB"
+        f" at {mine.psnr:.2f} dB, IIPImage {theirs.bytes / 1e6:.2f} MB at {theirs.psnr:.2f} dB:"
+        f" {mine.bytes / theirs.bytes:.2f}x the bytes, {mine.psnr - theirs.psnr:+.2f} dB"
+    ]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=10, help="duration of each load test")
     parser.add_argument(
         "--repeats", type=int, default=3, help="cold sessions of each kind (medians are compared)"
     )
+    parser.add_argument("--no-naive", action="store_true", help="skip the naive Pillow floor")
+    parser.add_argument("--sessions-only", action="store_true", help="only the zoom sessions")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         print("wrk is needed (Debian: apt-get install wrk)", file=sys.stderr)
         return 2
+    iipimage.ensure_installed()
     big = [ensure_jpeg(IMAGE_CACHE, f"photo-6000-{i}", (6000, 4000), i) for i in range(8)]
+    pyramids = [iipimage.pyramid(image, IMAGE_CACHE) for image in big[:4]]
     work = Path(tempfile.mkdtemp(prefix="iiif-bench-"))
     try:
         sources = work / "sources"
         (sources / "bench").mkdir(parents=True)
+        (work / "pyramids").mkdir()
         for image in big:
             os.link(image, sources / "bench" / image.name)
+        for image in pyramids:
+            os.link(image, work / "pyramids" / image.name)
         env = {"IIIF_SERVER_TYPES": "{bench: {source: disk}}", "IIIF_SERVER_DEFAULT_TYPE": "bench"}
-        with server(sources, work / "cache", **env) as (port, process):
+        peer_port = free_port()
+        with (
+            server(sources, work / "cache", **env) as (port, process),
+            iipimage.iipimage(
+                work / "pyramids",
+                work / "nginx",
+                peer_port,
+                [free_port() for _ in range(os.cpu_count() or 2)],
+            ),
+        ):
             rss = PeakRss(process.pid)
-            rows = measure_sessions(port, sources / "bench", big, (6000, 4000), args.repeats)
+            ours = (Server(port, "/iiif/3/"), sources / "bench", big)
+            peer = (Server(peer_port, "/iiif/", ".tif"), work / "pyramids", pyramids)
+            rows, last = measure_sessions(
+                ours, peer, (6000, 4000), args.repeats, naive=not args.no_naive
+            )
             peak = rss.stop()
-            rows += measure_thumbnails(port, sources / "bench", big)
-            tile = session_paths(big[0].stem, (6000, 4000))[-1]
-            connection = http.client.HTTPConnection("127.0.0.1", port)
-            connection.request("GET", tile)
-            tile_body = connection.getresponse().read()
-            hits_one = wrk(f"http://127.0.0.1:{port}{tile}", args.seconds)
-        cores = os.cpu_count() or 2
-        with server(sources, work / "cache", IIIF_SERVER_PROCESSES=str(cores), **env) as (port, _):
-            hits_many = wrk(f"http://127.0.0.1:{port}{tile}", args.seconds)
-        bare = bare_tornado_rps(work, tile_body, args.seconds)
-        rows += [
-            Row("cached tile, 50 connections, 1 process", 0, 0, [], "bare Tornado",
-                f"{hits_one / bare:.2f}x", rps=hits_one),
-            Row(f"cached tile, 50 connections, {cores} processes", 0, 0, [], "1 process",
-                f"{hits_many / hits_one:.2f}x", rps=hits_many),
-            Row("  floor: bare Tornado handler, bytes in memory", 0, 0, rps=bare),
-        ]  # fmt: skip
+            notes = measure_fidelity(
+                (port, session_paths(ours[0], big[0].stem, (6000, 4000))),
+                (peer_port, session_paths(peer[0], pyramids[0].stem, (6000, 4000))),
+                big[0],
+            )
+            if not args.sessions_only:
+                rows += measure_thumbnails(port, sources / "bench", big)
+                tile = last[0][-1]
+                connection = http.client.HTTPConnection("127.0.0.1", port)
+                connection.request("GET", tile)
+                tile_body = connection.getresponse().read()
+                hits_one = wrk(f"http://127.0.0.1:{port}{tile}", args.seconds)
+        if not args.sessions_only:
+            cores = os.cpu_count() or 2
+            with server(sources, work / "cache", IIIF_SERVER_PROCESSES=str(cores), **env) as (
+                port,
+                _,
+            ):
+                hits_many = wrk(f"http://127.0.0.1:{port}{tile}", args.seconds)
+            bare = bare_tornado_rps(work, tile_body, args.seconds)
+            rows += [
+                Row("cached tile, 50 connections, 1 process", 0, 0, [], "bare Tornado",
+                    f"{hits_one / bare:.2f}x", rps=hits_one),
+                Row(f"cached tile, 50 connections, {cores} processes", 0, 0, [], "1 process",
+                    f"{hits_many / hits_one:.2f}x", rps=hits_many),
+                Row("  floor: bare Tornado handler, bytes in memory", 0, 0, rps=bare),
+            ]  # fmt: skip
         print_table(rows)
+        print("\nfirst9: seconds to info.json and the first 9 tiles (median over clients)")
+        print("\n".join(notes))
         allowed = DECODED_BUDGET_MB * 2 + 300  # two image workers by default
         print(
-            f"\npeak RSS of all server processes during the deep-zoom sessions: "
+            f"peak RSS of all server processes during the deep-zoom sessions: "
             f"{peak / 2**20:.0f} MB (allowed: decoded-image budget {DECODED_BUDGET_MB * 2} MB"
             f" + 300 MB = {allowed} MB)"
         )

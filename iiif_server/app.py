@@ -8,6 +8,7 @@ from typing import Any
 
 import tornado.web
 
+from .access_log import AccessLog
 from .cache import DerivativeCache
 from .config import Settings
 from .covers.service import CoverService
@@ -41,7 +42,7 @@ class ServerApplication(tornado.web.Application):
         self._idle.set()
 
     def log_request(self, handler: tornado.web.RequestHandler) -> None:
-        access_log(handler)
+        self.settings.get("log_function", access_log)(handler)
         metrics = self.settings.get("metrics")
         if metrics is not None:
             metrics.observe(handler)
@@ -121,6 +122,7 @@ class Server:
                 settings.resources, self.image_pool, self.derivatives, settings.max_source_pixels
             )
         )
+        self.access_log = AccessLog()
 
     async def start(self) -> None:
         """Load the derivative index and start the pools; call inside the running loop."""
@@ -141,6 +143,7 @@ class Server:
         await self.size_pool.close(grace)
         await self.derivatives.flush()  # derivatives still being written land on disk
         self.derivatives.close()
+        self.access_log.flush()
 
     def make_app(self, **tornado_settings: Any) -> ServerApplication:
         handlers: list[Any] = [
@@ -149,6 +152,7 @@ class Server:
             *iiif_routes(self.service, self.settings),
             *(route for product in self.products for route in product.routes()),
         ]
+        tornado_settings.setdefault("log_function", self.access_log)
         return ServerApplication(
             redirects_first(handlers),
             default_handler_class=NotFoundHandler,

@@ -103,7 +103,9 @@ class Settings:
     max_source_pixels: int = 400_000_000
     page_delimiter: str = ";"  # `books:scan.pdf;12` is page 12
     pdf_dpi: int = 150
-    jpeg_quality: int = 90
+    jpeg_quality: int = 73
+    jpeg_optimize: bool = False
+    jpeg_progressive: bool = False
     png_compress_level: int = 1
     webp_quality: int = 90
     webp_method: int = 0
@@ -287,6 +289,8 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "page_delimiter": _page_delimiter,
     "pdf_dpi": _int(10, 2400),
     "jpeg_quality": _int(1, 100),
+    "jpeg_optimize": _bool,
+    "jpeg_progressive": _bool,
     "png_compress_level": _int(0, 9),
     "webp_quality": _int(0, 100),
     "webp_method": _int(0, 6),

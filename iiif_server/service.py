@@ -6,6 +6,7 @@ memory or the derivative cache is answered here without touching a pool.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import time
@@ -23,7 +24,7 @@ from .iiif.info import InfoOptions
 from .iiif.params import Limits, Version
 from .iiif.request import ImageRequest, canonical_path, parse_image_request
 from .imaging.probe import MoreBytes, probe, probe_ranges
-from .imaging.render import EncodeOptions, render
+from .imaging.render import EncodeOptions, prepare, render
 from .info_cache import InfoCache
 from .shared.tiers import SharedTiers
 from .sources.base import SourceFile, SourceScope
@@ -34,12 +35,16 @@ from .sources.registry import Identifier, SourceRegistry
 T = TypeVar("T")
 
 # Bump when the imaging output changes, so old derivatives are not served.
-CACHE_KEY_VERSION = "2"  # 2: embedded ICC profiles are applied
+CACHE_KEY_VERSION = "3"  # 2: embedded ICC profiles are applied; 3: JPEG q73
 # Sources fetched from elsewhere have their own freshness rules (ttl): remembered
 # answers for them go back through the source after this long.
 _HOT_RECHECK_SECONDS = 60.0
 # How long after an info.json requests for its image count as a deep-zoom session.
 _SESSION_SECONDS = 60.0
+# Decodes started by an info.json that no tile has followed yet (in the last
+# session time): beyond this many, a harvester is reading info.json documents
+# and no decode starts until a viewer asks for a tile of one of them.
+_MAX_UNUSED_PREPARED = 4
 
 
 class TaskRunner(Protocol):
@@ -47,12 +52,19 @@ class TaskRunner(Protocol):
 
     async def submit(self, fn: Callable[..., T], *args: Any, affinity: str | None = None) -> T: ...
 
+    def idle(self) -> bool:
+        """Whether optional work (a decode ahead of need) may start now."""
+        ...
+
 
 class InProcessRunner:
     """Runs tasks right here: for commands that answer one question and exit."""
 
     async def submit(self, fn: Callable[..., T], *args: Any, affinity: str | None = None) -> T:
         return fn(*args)
+
+    def idle(self) -> bool:
+        return False  # a one-off command does only what it is asked
 
 
 @dataclass(frozen=True)
@@ -121,6 +133,11 @@ class ImageService:
         )
         # Images whose info.json was asked for lately: a deep-zoom viewer is on them.
         self._described: TTLCache[str, bool] = TTLCache(maxsize=4096, ttl=_SESSION_SECONDS)
+        # Images decoded ahead by their info.json, until their first tile is asked for.
+        self._prepared: TTLCache[str, bool] = TTLCache(
+            maxsize=_MAX_UNUSED_PREPARED, ttl=_SESSION_SECONDS
+        )
+        self._preparing: set[asyncio.Future[None]] = set()  # referenced until done
         # URL path -> finished bytes: a repeated tile costs one stat(), no parsing, no disk read.
         self._hot: LRUCache[str, HotDerivative] = LRUCache(
             maxsize=settings.hot_cache_bytes, getsizeof=lambda entry: entry.nbytes
@@ -137,6 +154,8 @@ class ImageService:
         )
         self._encode_options = EncodeOptions(
             jpeg_quality=settings.jpeg_quality,
+            jpeg_optimize=settings.jpeg_optimize,
+            jpeg_progressive=settings.jpeg_progressive,
             png_compress_level=settings.png_compress_level,
             webp_quality=settings.webp_quality,
             webp_method=settings.webp_method,
@@ -170,8 +189,57 @@ class ImageService:
         return ResolvedImage(identifier, source, info)
 
     def described(self, image: ResolvedImage) -> None:
-        """Note that a viewer fetched this image's info.json (a zoom session may follow)."""
+        """Note that a viewer fetched this image's info.json (a zoom session may follow).
+
+        The first info.json of a plain JPEG also starts its decode, when every
+        image worker is idle: the viewer's round trip to its first tile then
+        hides the decode that tile would wait for. Busy workers, or several such
+        decodes that no tile followed, start nothing.
+        """
+        first = image.key not in self._described
         self._described[image.key] = True
+        self._prepared.expire()
+        if not first:
+            return
+        if self._shared_derivatives is None:
+            self._prepare(image)
+            return
+        task = asyncio.ensure_future(self._from_bundles_or_prepare(image))
+        self._preparing.add(task)
+        task.add_done_callback(self._prepared_done)
+
+    async def _from_bundles_or_prepare(self, image: ResolvedImage) -> None:
+        """Read the session's bundles from the shared tier now; a node that finds
+        tiles there decodes nothing (another node made them: it will render little)."""
+        assert self._shared_derivatives is not None
+        type_name = image.identifier.type.name
+        found = await self._shared_derivatives.prefetch(type_name, str(image.source.path))
+        if not found:
+            self._prepare(image)
+
+    def _prepare(self, image: ResolvedImage) -> None:
+        if (
+            image.info.format == "JPEG"
+            and len(self._prepared) < _MAX_UNUSED_PREPARED
+            and self._image_pool.idle()
+        ):
+            self._prepared[image.key] = True
+            future = asyncio.ensure_future(
+                self._image_pool.submit(
+                    prepare,
+                    str(image.source.path),
+                    image.source.identity,
+                    image.info,
+                    affinity=image.key,
+                )
+            )
+            self._preparing.add(future)
+            future.add_done_callback(self._prepared_done)
+
+    def _prepared_done(self, future: asyncio.Future[None]) -> None:
+        self._preparing.discard(future)
+        if not future.cancelled():
+            future.exception()  # not reported: the tile that follows meets it again
 
     @property
     def infos(self) -> InfoCache:
@@ -205,12 +273,16 @@ class ImageService:
         key = "|".join((CACHE_KEY_VERSION, image.key, image.source.identity, request.canonical))
         return Derivative(image, request, canonical_path(version, request, image.info), key)
 
-    def purge(self, type_name: str | None, name: str | None, *, files: bool) -> SourceScope:
+    async def purge(self, type_name: str | None, name: str | None, *, files: bool) -> SourceScope:
         """Forget an identifier, a type or (None) everything in this process's sources, infos
         and hot copies; the scope of source files it reached, for the other caches.
 
         `files`: also delete downloaded sources (once per source folder, not per process).
         """
+        if name is not None:
+            name = await self._sources.purge_name(type_name, name)
+            if name is None:  # an ISBN without a cover: nothing of it was downloaded
+                return SourceScope()
         scope = self._sources.purge(type_name, name, files=files)
         self._infos.purge(scope)
         stale = [
@@ -265,15 +337,20 @@ class ImageService:
 
     async def render(self, derivative: Derivative) -> bytes:
         image = derivative.image
+        self._prepared.pop(image.key, None)  # a viewer followed its info.json
         shared = self._shared_derivatives
         group = derivative.group
         # A download's identity is its mtime here; other nodes know it by its ETag.
         etag = None if shared is None else self._sources.store.etag_of(image.source)
         identity = None if etag is None else (image.source.identity, "etag:" + etag)
 
+        session = image.key in self._described
+
         async def compute() -> bytes:
             if shared is not None:
-                data = await shared.get(group.type, group.source, derivative.key, identity)
+                data = await shared.get(
+                    group.type, group.source, derivative.key, identity, session=session
+                )
                 if data is not None:
                     return data
             data = await self._image_pool.submit(
@@ -283,14 +360,16 @@ class ImageService:
                 image.info,
                 derivative.request,
                 self._encode_options,
-                image.key in self._described,
+                session,
                 # One image, one worker: its decoded-image cache is reused. The pages
                 # of one document spread over the workers.
                 affinity=image.key,
             )
             self.renders += 1
             if shared is not None:
-                shared.put_soon(group.type, group.source, derivative.key, data, identity)
+                shared.put_soon(
+                    group.type, group.source, derivative.key, data, identity, session=session
+                )
             return data
 
         return await self._derivatives.get_or_compute(derivative.key, compute, derivative.group)

@@ -24,6 +24,22 @@ READY = "ready"
 RESULT = "result"
 ERROR = "error"
 
+# Work a worker does between tasks when none is waiting (see `when_idle`).
+_idle_work: list[Callable[[], None]] = []
+# Seconds without a task before that: within a zoom session the next tile comes
+# sooner, and must not wait for the preparation of an image yet to come.
+_IDLE_AFTER = 0.05
+
+
+def when_idle(work: Callable[[], None]) -> None:
+    """Have this worker run `work` after a task once no other task came for a moment.
+
+    For preparation that would otherwise sit on the next task's path (an
+    initializer registers it). A task that arrives meanwhile waits for it.
+    """
+    if work not in _idle_work:  # an initializer run twice registers once
+        _idle_work.append(work)
+
 
 def worker_main(
     conn: Connection, initializer: Callable[..., None] | None, initargs: tuple[Any, ...]
@@ -41,8 +57,18 @@ def worker_main(
             except EOFError:
                 return
             conn.send_bytes(_run(data))
+            if _idle_work and not conn.poll(_IDLE_AFTER):
+                _run_idle_work()
     except OSError:
         return  # the front went away
+
+
+def _run_idle_work() -> None:
+    for work in _idle_work:
+        try:
+            work()
+        except Exception:
+            logger.exception("worker: idle work failed")
 
 
 def _run(data: bytes) -> bytes | memoryview:

@@ -165,6 +165,13 @@ class WorkerPool:
                 self._notify()
             raise
 
+    def idle(self) -> bool:
+        """Every worker ready, none running or waiting for a task: room for optional work."""
+        return all(
+            not s.pending and s.worker is not None and s.worker.ready and s.worker.task is None
+            for s in self._slots
+        )
+
     async def broadcast(self, fn: Callable[..., T], *args: Any) -> list[T | None]:
         """Run ``fn(*args)`` once in every worker, after the tasks already queued for it.
 

@@ -127,6 +127,7 @@ async def test_a_killed_worker_fails_one_request_and_is_replaced(
     http_client: AsyncHTTPClient, base_url: str, server: Server, big_source: Path
 ) -> None:
     await get(http_client, base_url, "/iiif/3/big/info.json")
+    await wait_for(lambda: server.image_pool.idle())  # its decode ahead is done
     slow = asyncio.ensure_future(get(http_client, base_url, SLOW))
     await wait_for(lambda: server.image_pool.status().busy == 1)
     [pid] = server.image_pool.pids
@@ -154,6 +155,7 @@ async def test_full_queues_answer_503_with_retry_after(
     http_client: AsyncHTTPClient, base_url: str, server: Server, big_source: Path
 ) -> None:
     await get(http_client, base_url, "/iiif/3/big/info.json")
+    await wait_for(lambda: server.image_pool.idle())  # its decode ahead is done
     paths = [f"/iiif/3/big/full/^{4000 + i},/{30 + i}/default.png" for i in range(4)]
     responses = await asyncio.gather(*(get(http_client, base_url, p) for p in paths))
     codes = sorted(r.code for r in responses)
@@ -203,5 +205,57 @@ async def test_an_info_json_marks_a_zoom_session_for_the_renderer(
     await get(http_client, base_url, "/iiif/3/sample:sub%2Fblue/full/100,/0/default.jpg")
     await get(http_client, base_url, "/iiif/3/red/info.json")
     await get(http_client, base_url, "/iiif/3/red/full/100,/0/default.jpg")
-    deep_zoom = [args[-1] for args in renders]
+    deep_zoom = [args[-1] for args in renders if len(args) == 6]  # render(); not prepare()
     assert deep_zoom == [False, True]  # a thumbnail alone; then one after its info.json
+
+
+def record_submits(pool: Any, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the functions submitted to `pool` from now on."""
+    names: list[str] = []
+    submit = pool.submit
+
+    async def recording(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        names.append(fn.__name__)
+        return await submit(fn, *args, **kwargs)
+
+    monkeypatch.setattr(pool, "submit", recording)
+    return names
+
+
+async def test_info_json_of_a_jpeg_starts_its_decode_when_the_workers_are_idle(
+    http_client: AsyncHTTPClient, base_url: str, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    submitted = record_submits(server.image_pool, monkeypatch)
+    assert (await get(http_client, base_url, "/iiif/3/red/info.json")).code == 200
+    await wait_for(lambda: server.image_pool.idle())
+    assert submitted == ["prepare"]
+    await get(http_client, base_url, "/iiif/3/red/info.json")  # again: nothing more
+    tile = await get(http_client, base_url, "/iiif/3/red/0,0,512,400/512,/0/default.jpg")
+    assert tile.code == 200
+    assert submitted == ["prepare", "render"]
+
+
+async def test_no_decode_ahead_while_the_workers_are_busy(
+    http_client: AsyncHTTPClient, base_url: str, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    submitted = record_submits(server.image_pool, monkeypatch)
+    monkeypatch.setattr(server.image_pool, "idle", lambda: False)
+    assert (await get(http_client, base_url, "/iiif/3/red/info.json")).code == 200
+    assert submitted == []
+
+
+async def test_a_harvester_of_info_json_starts_few_decodes(
+    http_client: AsyncHTTPClient, base_url: str, server: Server, source_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    for number in range(7):
+        Image.new("RGB", (64, 48), (number, 0, 0)).save(source_path / "sample" / f"h{number}.jpg")
+    submitted = record_submits(server.image_pool, monkeypatch)
+    for number in range(6):
+        assert (await get(http_client, base_url, f"/iiif/3/h{number}/info.json")).code == 200
+        await wait_for(lambda: server.image_pool.idle())
+    assert submitted == ["prepare"] * 4  # then no tile followed: it stops
+    await get(http_client, base_url, "/iiif/3/h0/full/32,/0/default.jpg")  # a viewer after all
+    await get(http_client, base_url, "/iiif/3/h6/info.json")
+    await wait_for(lambda: server.image_pool.idle())
+    assert submitted == ["prepare"] * 4 + ["render", "prepare"]

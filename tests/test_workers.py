@@ -325,6 +325,15 @@ async def test_new_keys_are_spread_over_workers_and_stay_there() -> None:
 
 
 @run_async
+async def test_idle_work_runs_between_tasks_once_each_time() -> None:
+    async with make_pool(size=1, initializer=tasks.register_idle_work) as pool:
+        await pool.wait_ready()
+        assert await pool.submit(tasks.idle_runs) == 0  # nothing before the first task
+        await asyncio.sleep(0.2)
+        assert await pool.submit(tasks.idle_runs) == 1  # once after it, not twice
+
+
+@run_async
 async def test_broadcast_runs_once_in_every_worker_after_its_queue() -> None:
     async with make_pool(3) as pool:
         await pool.wait_ready()

@@ -87,3 +87,23 @@ class TwoArgumentError(ServerError):
 
 def raise_unrebuildable_error() -> None:
     raise TwoArgumentError("cannot come back", 7)
+
+
+_idle_runs = 0
+
+
+def _count_idle_run() -> None:
+    global _idle_runs
+    _idle_runs += 1
+
+
+def register_idle_work() -> None:
+    """Initializer: count the runs of this worker's idle work."""
+    from iiif_server.worker_process import when_idle
+
+    when_idle(_count_idle_run)
+    when_idle(_count_idle_run)  # registered once
+
+
+def idle_runs() -> int:
+    return _idle_runs

@@ -25,7 +25,7 @@ from PIL import Image, Jpeg2KImagePlugin, JpegImagePlugin
 
 from iiif_server import errors
 from iiif_server.iiif.image import ImageInfo
-from iiif_server.imaging import icc, jpeg2000, orientation, pdf, reader, turbojpeg
+from iiif_server.imaging import icc, jpeg2000, orientation, pdf, reader, spare, turbojpeg
 from iiif_server.imaging.planes import Planes, from_buffers
 
 _DCT_SCALES = 8  # libjpeg: 1/2, 1/4, 1/8
@@ -154,7 +154,7 @@ def _decode_planes(fp: BinaryIO, info: ImageInfo, max_pixels: int) -> Decoded | 
         return None
     data, header = plain
     try:
-        size, buffers = turbojpeg.decode_planes(data, header)
+        size, buffers = turbojpeg.decode_planes(data, header, spare.take)
     except turbojpeg.TurboJpegError:
         return None
     return Decoded(from_buffers(buffers, size, header.sampling), 1, info.orientation)

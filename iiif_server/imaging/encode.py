@@ -29,6 +29,8 @@ class EncodeOptions:
     """
 
     jpeg_quality: int = 90
+    jpeg_optimize: bool = False  # Huffman tables made for each image: smaller, a little slower
+    jpeg_progressive: bool = False
     png_compress_level: int = 1
     webp_quality: int = 90
     webp_method: int = 0
@@ -62,7 +64,13 @@ def _jpeg(image: Image.Image, out: io.BytesIO, options: EncodeOptions) -> None:
         # or white; flat bitonal areas cost almost nothing even at 100.
         image, quality = image.convert("L"), 100
     image = flatten(image)
-    image.save(out, "JPEG", quality=quality)
+    image.save(
+        out,
+        "JPEG",
+        quality=quality,
+        optimize=options.jpeg_optimize,
+        progressive=options.jpeg_progressive,
+    )
 
 
 def _png(image: Image.Image, out: io.BytesIO, options: EncodeOptions) -> None:

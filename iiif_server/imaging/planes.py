@@ -110,7 +110,9 @@ class Planes:
         cb, cr = (plane.resize(size, resample, box=chroma_box) for plane in self.planes[1:])
         return Image.merge("YCbCr", (luma, cb, cr)).convert("RGB")
 
-    def encode_jpeg(self, quality: int, gray: bool = False) -> bytes:
+    def encode_jpeg(
+        self, quality: int, gray: bool = False, optimize: bool = False, progressive: bool = False
+    ) -> bytes:
         """A JPEG of the luma alone, or 4:2:0 as Pillow's encoder makes by default."""
         if gray or self.is_gray:
             planes, sampling = self.planes[:1], (1, 1)
@@ -126,7 +128,7 @@ class Planes:
             _padded(plane, plane_size).tobytes()
             for plane, plane_size in zip(planes, sizes, strict=True)
         ]
-        return turbojpeg.encode_planes(data, self.size, sampling, quality)
+        return turbojpeg.encode_planes(data, self.size, sampling, quality, optimize, progressive)
 
 
 def from_buffers(

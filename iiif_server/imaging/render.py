@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from iiif_server.iiif.image import ImageInfo
 from iiif_server.iiif.request import ImageRequest
-from iiif_server.imaging import decode, orientation, reader, transform
+from iiif_server.imaging import decode, orientation, reader, spare, transform
 from iiif_server.imaging.decode import Decoded
 from iiif_server.imaging.decoded_cache import DecodedCache, DecodedKey
 from iiif_server.imaging.encode import EncodeOptions, encode
@@ -22,8 +22,16 @@ from iiif_server.imaging.lossless import lossless_jpeg
 from iiif_server.imaging.planes import Planes
 from iiif_server.imaging.warm_up import exercise_codecs
 from iiif_server.sources.base import SourceScope
+from iiif_server.worker_process import when_idle
 
-__all__ = ["EncodeOptions", "configure_worker", "decoded_cache_stats", "purge_decoded", "render"]
+__all__ = [
+    "EncodeOptions",
+    "configure_worker",
+    "decoded_cache_stats",
+    "prepare",
+    "purge_decoded",
+    "render",
+]
 
 # Formats whose outputs can carry alpha: rotation corners stay transparent there.
 _ALPHA_FORMATS = frozenset({"png", "webp", "gif", "tif", "jp2"})
@@ -52,6 +60,7 @@ def configure_worker(
     global _worker
     _worker = _Worker(DecodedCache(decoded_cache_bytes, decoded_cache_images), max_pixels)
     exercise_codecs()
+    when_idle(spare.refill)
 
 
 def decoded_cache_stats() -> dict[str, int]:
@@ -115,7 +124,12 @@ def render(
         size = orientation.stored_size(turn, (request.width, request.height))
         if isinstance(decoded.image, Planes) and _jpeg_of_planes(decoded.image, turn, request):
             piece = transform.cut_planes(decoded, box, size)
-            return piece.encode_jpeg(options.jpeg_quality, gray=request.quality == "gray")
+            return piece.encode_jpeg(
+                options.jpeg_quality,
+                gray=request.quality == "gray",
+                optimize=options.jpeg_optimize,
+                progressive=options.jpeg_progressive,
+            )
         gray = request.quality in ("gray", "bitonal")
         image = orientation.apply(transform.cut(decoded, box, size, gray), turn)
         image = transform.mirror_and_rotate(
@@ -123,6 +137,21 @@ def render(
         )
         image = transform.apply_quality(image, request.quality)
         return encode(image, request.format, options)
+
+
+def prepare(path: str, identity: str, info: ImageInfo) -> None:
+    """Decode the source and make its levels down to the coarsest a zoom session cuts.
+
+    What the first tile of a session would do, done when its info.json is asked for.
+    """
+    worker = _worker
+    if worker is None:
+        raise RuntimeError("configure_worker() must run in this process before prepare()")
+    coarsest = decode.max_native_scale(info) or _MAX_SCALE
+    while coarsest > 1 and (info.width // coarsest < 1 or info.height // coarsest < 1):
+        coarsest //= 2
+    with reader.pillow_errors(worker.max_pixels, "the image could not be decoded"):
+        _decoded(worker, path, identity, info, coarsest, False)
 
 
 def _jpeg_of_planes(planes: Planes, turn: int, request: ImageRequest) -> bool:

@@ -17,13 +17,14 @@ import ctypes
 import ctypes.util
 import importlib.metadata
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 _INIT_COMPRESS, _INIT_DECOMPRESS = 0, 1
 # TJPARAM values of turbojpeg.h 3.x.
 _QUALITY, _SUBSAMP, _JPEGWIDTH, _JPEGHEIGHT, _PRECISION, _COLORSPACE = 3, 4, 5, 6, 7, 8
+_OPTIMIZE, _PROGRESSIVE = 11, 12
 _COLORSPACE_YCBCR, _COLORSPACE_GRAY = 1, 2
 
 # TJSAMP values and the chroma sampling factors (horizontal, vertical) they mean.
@@ -131,14 +132,19 @@ def _lib() -> ctypes.CDLL:
     return _library
 
 
-def _handle(kind: int) -> int:
-    handles: dict[int, int] = _handles.__dict__.setdefault("by_kind", {})
-    handle = handles.get(kind)
+def _handle(kind: int, variant: tuple[bool, ...] = ()) -> int:
+    """This thread's handle of `kind`; one per `variant` of the settings it keeps.
+
+    A compressor that had optimized Huffman tables on and then off wrote
+    corrupt data (libjpeg-turbo 3.0): handles are not switched between settings.
+    """
+    handles: dict[tuple[int, tuple[bool, ...]], int] = _handles.__dict__.setdefault("by_kind", {})
+    handle = handles.get((kind, variant))
     if handle is None:
         handle = _lib().tj3Init(kind)
         if not handle:
             raise TurboJpegError("tj3Init failed")
-        handles[kind] = handle
+        handles[(kind, variant)] = handle
     return handle
 
 
@@ -183,8 +189,12 @@ def plane_sizes(
     ]
 
 
-def decode_planes(data: bytes, header: Header) -> tuple[tuple[int, int], list[bytearray]]:
+def decode_planes(
+    data: bytes, header: Header, allocate: Callable[[list[int]], list[bytearray]] | None = None
+) -> tuple[tuple[int, int], list[bytearray]]:
     """The planes of `data` at full size: the size and the planes.
+
+    `allocate(lengths)` gives the buffers (default: new ones).
 
     Any warning (a truncated file, say) raises: the caller decides with its
     other decoder what such a file means.
@@ -195,7 +205,8 @@ def decode_planes(data: bytes, header: Header) -> tuple[tuple[int, int], list[by
         raise _error(handle)
     size = (header.width, header.height)
     sizes = plane_sizes(*size, header.sampling, header.planes)
-    buffers = [bytearray(width * height) for width, height in sizes]
+    lengths = [width * height for width, height in sizes]
+    buffers = allocate(lengths) if allocate else [bytearray(length) for length in lengths]
     pointers = (ctypes.c_void_p * 3)(
         *(ctypes.addressof((ctypes.c_char * len(buffer)).from_buffer(buffer)) for buffer in buffers)
     )
@@ -236,13 +247,28 @@ def decode_region(
 
 
 def encode_planes(
-    planes: Sequence[bytes], size: tuple[int, int], sampling: tuple[int, int], quality: int
+    planes: Sequence[bytes],
+    size: tuple[int, int],
+    sampling: tuple[int, int],
+    quality: int,
+    optimize: bool = False,
+    progressive: bool = False,
 ) -> bytes:
-    """A baseline JPEG from planes laid out as `plane_sizes` says (one plane: gray)."""
+    """A JPEG from planes laid out as `plane_sizes` says (one plane: gray).
+
+    `optimize` computes Huffman tables for this image (smaller, a little
+    slower); `progressive` writes a progressive JPEG (implies optimized tables).
+    """
     lib = _lib()
-    handle = _handle(_INIT_COMPRESS)
+    handle = _handle(_INIT_COMPRESS, (optimize, progressive))
     subsamp = _subsamp(len(planes), sampling)
-    if lib.tj3Set(handle, _QUALITY, quality) != 0 or lib.tj3Set(handle, _SUBSAMP, subsamp) != 0:
+    settings = (
+        (_QUALITY, quality),
+        (_SUBSAMP, subsamp),
+        (_OPTIMIZE, int(optimize)),
+        (_PROGRESSIVE, int(progressive)),
+    )
+    if any(lib.tj3Set(handle, key, value) != 0 for key, value in settings):
         raise _error(handle)
     width, height = size
     sizes = plane_sizes(width, height, sampling, len(planes))

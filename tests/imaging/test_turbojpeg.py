@@ -83,3 +83,31 @@ def test_planes_encode_to_a_jpeg_of_those_planes() -> None:
 def test_a_plane_of_the_wrong_size_is_refused_before_the_library_reads_it() -> None:
     with pytest.raises(ValueError, match="size"):
         turbojpeg.encode_planes([b"\x00" * 10, b"", b""], (64, 48), (2, 2), 90)
+
+
+def _planes_of(source: Image.Image) -> list[bytes]:
+    y, cb, cr = source.convert("YCbCr").split()
+    return [y.tobytes(), cb.reduce(2).tobytes(), cr.reduce(2).tobytes()]
+
+
+def test_optimized_and_progressive_jpegs_are_smaller_with_the_same_pixels() -> None:
+    planes = _planes_of(photo_like(256, 128, seed=2))
+    plain = turbojpeg.encode_planes(planes, (256, 128), (2, 2), 75)
+    optimized = turbojpeg.encode_planes(planes, (256, 128), (2, 2), 75, optimize=True)
+    progressive = turbojpeg.encode_planes(planes, (256, 128), (2, 2), 75, progressive=True)
+    assert len(progressive) < len(optimized) < len(plain)
+    assert b"\xff\xc2" in progressive and b"\xff\xc2" not in optimized  # SOF2: progressive
+    pixels = [Image.open(io.BytesIO(data)).convert("RGB").tobytes() for data in (plain, optimized)]
+    assert pixels[0] == pixels[1]  # only the entropy coding differs
+
+
+def test_switching_settings_back_and_forth_keeps_the_output_right() -> None:
+    """One thread encoding with and without optimized tables (libjpeg-turbo 3.0 corrupted that)."""
+    planes = _planes_of(photo_like(128, 64, seed=4))
+    pixels = [
+        Image.open(io.BytesIO(turbojpeg.encode_planes(planes, (128, 64), (2, 2), 75, optimize=on)))
+        .convert("RGB")
+        .tobytes()
+        for on in (False, True, False, True)
+    ]
+    assert pixels == [pixels[0]] * 4
