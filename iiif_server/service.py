@@ -255,12 +255,16 @@ class ImageService:
         key = "|".join((CACHE_KEY_VERSION, image.key, image.source.identity, request.canonical))
         return Derivative(image, request, canonical_path(version, request, image.info), key)
 
-    def purge(self, type_name: str | None, name: str | None, *, files: bool) -> SourceScope:
+    async def purge(self, type_name: str | None, name: str | None, *, files: bool) -> SourceScope:
         """Forget an identifier, a type or (None) everything in this process's sources, infos
         and hot copies; the scope of source files it reached, for the other caches.
 
         `files`: also delete downloaded sources (once per source folder, not per process).
         """
+        if name is not None:
+            name = await self._sources.purge_name(type_name, name)
+            if name is None:  # an ISBN without a cover: nothing of it was downloaded
+                return SourceScope()
         scope = self._sources.purge(type_name, name, files=files)
         self._infos.purge(scope)
         stale = [

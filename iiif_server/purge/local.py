@@ -64,7 +64,7 @@ class LocalPurger:
         scopes: list[SourceScope] = []
         selections: list[Selection] = []
         for purge in purges:
-            scope = self._service.purge(purge.type, purge.name, files=files)
+            scope = await self._service.purge(purge.type, purge.name, files=files)
             scopes.append(scope)
             selections.append(purge.selection(scope))
         if not purges:

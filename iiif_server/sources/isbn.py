@@ -68,8 +68,13 @@ class IsbnSource:
             raise NotFound(f"no cover for {self._type}:{name}")
         return await self._downloads.resolve(url)
 
-    def purge(self, name: str | None, *, files: bool) -> SourceScope:
-        """Only the whole type: which download an ISBN maps to is the cover service's answer."""
-        if name is not None:
-            raise BadRequest(f"covers are purged by type: purge --type {self._type}")
-        return self._downloads.purge(None, files=files)
+    async def cover_url(self, name: str) -> str | None:
+        """The download an ISBN is served from (the cover service's answer); None: no cover."""
+        if cache_key(name) is None:
+            raise BadRequest(f"{self._type}:{name[:40]} is not an ISBN")
+        await self._covers.ensure_started()
+        return await self._covers.first_cover(name)
+
+    def purge(self, cover_url: str | None, *, files: bool) -> SourceScope:
+        """Forget one cover's download (`cover_url`, see `cover_url()`), or (None) them all."""
+        return self._downloads.purge(cover_url, files=files)

@@ -153,6 +153,16 @@ class SourceRegistry:
     def s3_source(self, type_name: str) -> S3Source | None:
         return self._peekable.get(type_name)
 
+    async def purge_name(self, type_name: str | None, name: str | None) -> str | None:
+        """The name `purge` takes for `type_name:name`: an ISBN's is its cover's URL.
+
+        None for an ISBN without a cover: nothing of it was downloaded, nothing to forget.
+        """
+        source = self._sources.get(type_name) if type_name is not None else None
+        if isinstance(source, IsbnSource) and name is not None:
+            return await source.cover_url(name)
+        return name
+
     def purge(self, type_name: str | None, name: str | None, *, files: bool) -> SourceScope:
         """Forget what the sources remember of `type_name:name`, of a type, or (None) of all.
 

@@ -22,6 +22,7 @@ pytestmark = pytest.mark.gen_test(timeout=30)
 
 BOOK = "9780415480635"
 OL_ONLY = "9780306406157"
+TOKEN = "isbn-purge-token-0123456789"
 
 
 @pytest.fixture
@@ -41,7 +42,9 @@ def settings(tmp_path: Path, source_path: Path, fake: FakeProviders) -> Settings
         "sample": TypeSettings(name="sample"),
         "isbn": TypeSettings(name="isbn", source="isbn"),
     }
-    return make_settings(tmp_path, source_path, types=types, covers=fake.settings(timeout=1000))
+    return make_settings(
+        tmp_path, source_path, types=types, covers=fake.settings(timeout=1000), admin_token=TOKEN
+    )
 
 
 async def get(client: AsyncHTTPClient, url: str, **kwargs: Any) -> HTTPResponse:
@@ -99,3 +102,34 @@ async def test_only_the_provider_hosts_are_trusted() -> None:
     assert not locator.trusts_host("http://10.9.9.9/secret")
     assert not locator.trusts_host("https://covers.openlibrary.org/b/id/1-M.jpg")  # public anyway
     assert locator.url_for("https://covers.openlibrary.org/b/id/1-M.jpg")
+
+
+async def purge(client: AsyncHTTPClient, base_url: str, query: str) -> HTTPResponse:
+    return await client.fetch(
+        f"{base_url}/admin/purge{query}",
+        method="POST",
+        body=b"",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        raise_error=False,
+    )
+
+
+async def test_purging_one_isbn_downloads_its_cover_again_and_no_other(
+    http_client: AsyncHTTPClient, base_url: str, fake: FakeProviders
+) -> None:
+    book = f"{base_url}/iiif/3/isbn:{BOOK}/full/100,/0/default.jpg"
+    other = f"{base_url}/iiif/3/isbn:{OL_ONLY}/full/50,/0/default.jpg"
+    assert (await get(http_client, book)).code == 200
+    assert (await get(http_client, other)).code == 200
+    assert len(fake.asked("image")) == 2
+
+    # Another spelling of the same book reaches the same download.
+    answer = await purge(http_client, base_url, "?identifier=isbn:0-415-48063-9")
+    assert answer.code == 200, answer.body
+    assert (await get(http_client, book)).code == 200
+    assert (await get(http_client, other)).code == 200
+    assert len(fake.asked("image")) == 3  # the purged cover again, the other one from the store
+
+    # A book without a cover was never downloaded: nothing to forget, not an error.
+    assert (await purge(http_client, base_url, "?identifier=isbn:9781234567897")).code == 200
+    assert (await purge(http_client, base_url, "?identifier=isbn:not-a-book")).code == 400
