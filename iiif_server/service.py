@@ -199,9 +199,27 @@ class ImageService:
         first = image.key not in self._described
         self._described[image.key] = True
         self._prepared.expire()
+        if not first:
+            return
+        if self._shared_derivatives is None:
+            self._prepare(image)
+            return
+        task = asyncio.ensure_future(self._from_bundles_or_prepare(image))
+        self._preparing.add(task)
+        task.add_done_callback(self._prepared_done)
+
+    async def _from_bundles_or_prepare(self, image: ResolvedImage) -> None:
+        """Read the session's bundles from the shared tier now; a node that finds
+        tiles there decodes nothing (another node made them: it will render little)."""
+        assert self._shared_derivatives is not None
+        type_name = image.identifier.type.name
+        found = await self._shared_derivatives.prefetch(type_name, str(image.source.path))
+        if not found:
+            self._prepare(image)
+
+    def _prepare(self, image: ResolvedImage) -> None:
         if (
-            first
-            and image.info.format == "JPEG"
+            image.info.format == "JPEG"
             and len(self._prepared) < _MAX_UNUSED_PREPARED
             and self._image_pool.idle()
         ):
@@ -326,9 +344,13 @@ class ImageService:
         etag = None if shared is None else self._sources.store.etag_of(image.source)
         identity = None if etag is None else (image.source.identity, "etag:" + etag)
 
+        session = image.key in self._described
+
         async def compute() -> bytes:
             if shared is not None:
-                data = await shared.get(group.type, group.source, derivative.key, identity)
+                data = await shared.get(
+                    group.type, group.source, derivative.key, identity, session=session
+                )
                 if data is not None:
                     return data
             data = await self._image_pool.submit(
@@ -338,14 +360,16 @@ class ImageService:
                 image.info,
                 derivative.request,
                 self._encode_options,
-                image.key in self._described,
+                session,
                 # One image, one worker: its decoded-image cache is reused. The pages
                 # of one document spread over the workers.
                 affinity=image.key,
             )
             self.renders += 1
             if shared is not None:
-                shared.put_soon(group.type, group.source, derivative.key, data, identity)
+                shared.put_soon(
+                    group.type, group.source, derivative.key, data, identity, session=session
+                )
             return data
 
         return await self._derivatives.get_or_compute(derivative.key, compute, derivative.group)

@@ -174,6 +174,7 @@ class CountingProxy:
         self.target_port = target_port
         self.port = port or free_ports(1)[0]
         self.received = 0
+        self.connections = 0  # accepted so far
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -188,10 +189,14 @@ class CountingProxy:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
-        for task in list(self._tasks):
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
+        # Connections kept alive by the client end here, their sockets closed.
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
         upstream_reader, upstream_writer = await asyncio.open_connection(
             "127.0.0.1", self.target_port
         )

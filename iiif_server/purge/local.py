@@ -71,6 +71,8 @@ class LocalPurger:
             return PurgeReport(0, 0, 0)
         decoded = await self._image_pool.broadcast(purge_decoded, _union(scopes))
         derivatives = await self._derivatives.purge(_combined(selections), files=files)
+        if self._shared is not None and self._shared.derivatives is not None:
+            self._shared.derivatives.bundles.forget()
         report = PurgeReport(len(purges), sum(n or 0 for n in decoded), derivatives)
         if shared and self._shared is not None:
             counts: list[dict[str, int | None]] = []

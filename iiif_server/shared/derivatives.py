@@ -22,6 +22,7 @@ from ..errors import ServerError
 from ..sources.fetch import Fetcher, FetchLimits
 from ..sources.s3_client import S3Client
 from ..sources.s3_config import S3Settings
+from .bundles import Bundles
 from .keys import SharedNames
 from .link import Link
 
@@ -49,6 +50,7 @@ class SharedDerivatives:
         # No retries: a failed lookup is a render, cheaper than waiting to ask again.
         self._client = S3Client(settings, Fetcher(limits), retries=())
         self.link = Link("shared derivative tier", f"{settings.base_url}/{settings.bucket}")
+        self.bundles = Bundles(self._client, self._key, self.link)
         self._writes: set[asyncio.Task[None]] = set()
         self.hits = 0
         self.misses = 0
@@ -59,14 +61,28 @@ class SharedDerivatives:
         return self.settings.prefix + name
 
     async def get(
-        self, type_name: str, source_path: str, key: str, identity: Identity = None
+        self,
+        type_name: str,
+        source_path: str,
+        key: str,
+        identity: Identity = None,
+        *,
+        session: bool = False,
     ) -> bytes | None:
         """The shared derivative, or None (absent, or the bucket unavailable).
-        `identity`: see `SharedNames.derivative`."""
+        `identity`: see `SharedNames.derivative`; `session`: a viewer is zooming in the
+        image, so the source's bundles are read first (bundles.py)."""
         if not self.link.available():
             self.misses += 1
             return None
-        name = self._key(self.names.derivative(type_name, source_path, key, identity))
+        relative = self.names.derivative(type_name, source_path, key, identity)
+        if session:
+            await self.bundles.load(self.names.source_prefix(type_name, source_path))
+            data = self.bundles.take(relative)
+            if data:
+                self.hits += 1
+                return data
+        name = self._key(relative)
         try:
             data = await asyncio.wait_for(
                 self._client.get_object(name, label="shared derivative"), self.settings.timeout
@@ -82,16 +98,35 @@ class SharedDerivatives:
         self.hits += 1
         return data
 
+    async def prefetch(self, type_name: str, source_path: str) -> int:
+        """Read the source's bundles (a session starts); how many tiles they hold."""
+        if not self.link.available():
+            return 0
+        prefix = self.names.source_prefix(type_name, source_path)
+        await self.bundles.load(prefix)
+        return self.bundles.found(prefix)
+
     def put_soon(
-        self, type_name: str, source_path: str, key: str, data: bytes, identity: Identity = None
+        self,
+        type_name: str,
+        source_path: str,
+        key: str,
+        data: bytes,
+        identity: Identity = None,
+        *,
+        session: bool = False,
     ) -> None:
-        """Share `data` in the background (dropped when too many writes wait)."""
+        """Share `data` in the background (dropped when too many writes wait); made for
+        a `session`, it goes in the source's next bundle too."""
         if not data or len(data) > _MAX_OBJECT_BYTES or not self.link.available():
             return
         if len(self._writes) >= _MAX_WRITES:
             self.dropped += 1
             return
-        name = self._key(self.names.derivative(type_name, source_path, key, identity))
+        relative = self.names.derivative(type_name, source_path, key, identity)
+        if session:
+            self.bundles.add(self.names.source_prefix(type_name, source_path), relative, data)
+        name = self._key(relative)
         task = asyncio.ensure_future(self._put(name, data))
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
@@ -107,6 +142,7 @@ class SharedDerivatives:
 
     async def flush(self) -> None:
         """Wait for the background writes (at shutdown, in tests)."""
+        await self.bundles.flush()
         while self._writes:
             await asyncio.wait(list(self._writes))
 
@@ -150,5 +186,7 @@ class SharedDerivatives:
             "misses": self.misses,
             "writes": self.writes,
             "writes_dropped": self.dropped,
-            "writes_in_flight": len(self._writes),
+            "writes_in_flight": len(self._writes) + self.bundles.in_flight,
+            "bundles_written": self.bundles.written,
+            "bundles_read": self.bundles.read,
         }

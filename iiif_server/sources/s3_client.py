@@ -29,12 +29,12 @@ from urllib.parse import quote
 from xml.etree import ElementTree
 
 from tornado.httpclient import HTTPClientError, HTTPRequest, HTTPResponse
-from tornado.simple_httpclient import HTTPTimeoutError, SimpleAsyncHTTPClient
 
 from .. import __version__
 from ..errors import NotFound, ServerError, Unavailable, UpstreamError, UpstreamTimeout
 from .fetch import Exchange, Fetcher, HopPolicy, Validators
 from .s3_config import S3Settings
+from .s3_http import StoreClients, timed_out
 from .sigv4 import Credentials, object_path, sign
 
 logger = logging.getLogger(__name__)
@@ -88,31 +88,22 @@ class S3Client:
         *,
         environ: Mapping[str, str] | None = None,
         retries: tuple[float, ...] = RETRIES,
+        reuse_connections: bool = True,
     ) -> None:
         self.settings = settings
         self._retries = retries
         self._fetcher = fetcher
         self._credentials = credentials_for(settings, os.environ if environ is None else environ)
-        self._client: SimpleAsyncHTTPClient | None = None
+        self._clients = StoreClients(
+            fetcher.limits.max_fetches, fetcher.limits.max_bytes + 2**16, reuse=reuse_connections
+        )
         self.bytes_received = 0  # body bytes of every answer, for /health and benchmarks
 
     def url_for(self, key: str) -> str:
         return self.settings.base_url + object_path(self.settings.bucket, key)
 
-    def _http(self) -> SimpleAsyncHTTPClient:
-        # Made on first use, inside the running loop the client will belong to.
-        if self._client is None:
-            self._client = SimpleAsyncHTTPClient(
-                force_instance=True,
-                max_clients=self._fetcher.limits.max_fetches,
-                max_body_size=self._fetcher.limits.max_bytes + 2**16,
-            )
-        return self._client
-
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        self._clients.close()
 
     async def read_range(
         self, url: str, start: int, end: int, *, label: str, if_match: str | None = None
@@ -287,15 +278,18 @@ class S3Client:
             user_agent=f"iiif-server/{__version__}",
             header_callback=exchange.on_header_line if exchange else None,
             streaming_callback=exchange.on_chunk if exchange else None,
+            prepare_curl_callback=None if exchange else self._clients.limit_body,
         )
+        client = self._clients.client(streaming=exchange is not None)
         try:
-            response = await self._http().fetch(request, raise_error=False)
-        except HTTPTimeoutError as error:
-            if "connecting" in str(error):
+            response = await client.fetch(request, raise_error=False)
+        except Exception as error:
+            phase = timed_out(error)
+            if phase == "connecting":
                 logger.warning("%s: cannot reach the store at %s", label, self.settings.base_url)
                 raise UpstreamError(f"{label}: the object store cannot be reached") from None
-            raise UpstreamTimeout(f"{label}: the object store did not answer in time") from None
-        except Exception as error:
+            if phase == "answering":
+                raise UpstreamTimeout(f"{label}: the object store did not answer in time") from None
             if exchange is not None and exchange.failure is not None:
                 raise exchange.failure from None
             detail = str(error) if isinstance(error, HTTPClientError | OSError) else ""

@@ -85,12 +85,21 @@ def test_a_derivative_rendered_on_one_node_is_served_by_another_without_a_render
     _wait_for_shared_writes(nodes, first)
     renders = nodes.renders(second)
     hits = nodes.health(second)["shared"]["derivatives"]["hits"]
+    on_disk = nodes.health(second)["derivative_cache"]["entries"]
     status, _, shared = second.get(path)
     assert (status, shared) == (200, made)
     assert nodes.renders(second) == renders
     assert nodes.health(second)["shared"]["derivatives"]["hits"] == hits + 1
     # And its info came from Redis: the second node did not probe the image.
     assert nodes.health(second)["shared"]["redis"]["infos"]["hits"] >= 1
+    # What it fetched is its own now: on its disk, and asked again not fetched again.
+    for _ in range(500):
+        if nodes.health(second)["derivative_cache"]["entries"] == on_disk + 1:
+            break
+        threading.Event().wait(0.01)
+    assert nodes.health(second)["derivative_cache"]["entries"] == on_disk + 1
+    assert second.get(path)[2] == made
+    assert nodes.health(second)["shared"]["derivatives"]["hits"] == hits + 1
 
 
 def test_a_derivative_of_an_object_in_the_store_is_shared_too(nodes: Cluster) -> None:
