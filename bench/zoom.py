@@ -4,8 +4,10 @@ Each repeat puts fresh names (hard links) on the images, so every cache of
 both servers is cold, then runs the same OpenSeadragon session against this
 server, against IIPImage on the pyramids, and through the naive Pillow
 pipeline, one after the other: the three see the same moment of a noisy
-machine. Medians of the repeats are compared, and the ratio of each repeat
-is printed too (the spread).
+machine. This server and IIPImage take turns at going first, and each
+session starts after a pause in which the previous one's after-work ends.
+Medians of the repeats are compared, and the ratio of each repeat is printed
+too (the spread).
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from bench.floors import naive_tile
 from bench.session import zoom_session
 
 FIRST_TILES = 9  # what a viewer shows first: the tiles after info.json
+# Between two sessions: what a server does after one (writing its derivative cache,
+# making buffers while idle) must not land in the next, the other server's.
+PAUSE_SECONDS = 1.0
 
 
 @dataclass
@@ -148,8 +153,11 @@ def measure_sessions(
         for n in range(repeats):
             tag = f"c{clients}r{n}"
             servers = {"ours": ours} if peer is None else {"ours": ours, "peer": peer}
+            if n % 2:  # alternate who goes first: the second may meet a warmer machine
+                servers = dict(reversed(servers.items()))
             for kind, (server, folder, images) in servers.items():
                 names = fresh_names(folder, images[:clients], tag)
+                time.sleep(PAUSE_SECONDS)
                 sessions = [session_paths(server, name.stem, size) for name in names]
                 total, per_client = concurrently(
                     [functools.partial(client_run, server.port, paths) for paths in sessions]

@@ -56,8 +56,13 @@ logger = logging.getLogger(__name__)
 # A disk that is full stays full for a while: one warning a minute is enough to be seen.
 _WARNING_INTERVAL = 60.0
 # Background writes waiting at most; beyond either, a derivative is written at once.
-_MAX_PENDING = 64
+_MAX_PENDING = 512
 _MAX_PENDING_BYTES = 64 * 2**20
+# Writes wait until no derivative was made for this long (a burst, such as a zoom
+# session's tiles, is over) or until this many wait: the disk's CPU then does not
+# compete with the burst's requests.
+_QUIET_SECONDS = 0.25
+_MAX_DEFERRED = 256
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,10 @@ class DerivativeCache:
         self._pending_bytes = 0
         self._writes: set[Future[None]] = set()
         self._writer: ThreadPoolExecutor | None = None
+        # Of those, the ones not handed to the writer yet (digest -> key), oldest first.
+        self._deferred: OrderedDict[str, str] = OrderedDict()
+        self._last_put = 0.0  # loop time of the last put_soon
+        self._quiet_timer: asyncio.TimerHandle | None = None
         self.hits = 0
         self.misses = 0
         self.evictions = 0
@@ -217,13 +226,15 @@ class DerivativeCache:
         # can leave behind a rename that was not fsynced (`load()` discards those).
         if size == 0 or size > self.max_bytes:
             return
-        digest = entry_name(key, group)
+        self._store(key, entry_name(key, group), data)
+
+    def _store(self, key: str, digest: str, data: bytes) -> None:
         try:
             self._write(self._path(digest), data)
         except OSError as exc:
             self._write_failed(key, exc)
             return
-        self._record(digest, size)
+        self._record(digest, len(data))
 
     def _record(self, digest: str, size: int) -> None:
         """Index a file just written as the most recent entry, then evict to the budget."""
@@ -235,11 +246,15 @@ class DerivativeCache:
         self._evict()
 
     def put_soon(self, key: str, data: bytes, group: Group | None = None) -> None:
-        """Like `put`, but the file is written by a background thread.
+        """Like `put`, but the file is written by a background thread, a little later.
 
         A fresh derivative goes back to the client without waiting for the disk;
-        until its file lands, `get` answers from memory. The writes waiting are
-        bounded in count and bytes: beyond that, `put` writes right away.
+        until its file lands, `get` answers from memory. The thread gets the
+        writes once no derivative was made for `_QUIET_SECONDS` (or when
+        `_MAX_DEFERRED` wait): writing a file costs the front about as much CPU
+        as answering a request, better spent after a burst than during it. The
+        writes waiting are bounded in count and bytes: beyond that, `put`
+        writes right away.
         """
         size = len(data)
         if size == 0 or size > self.max_bytes:
@@ -252,10 +267,39 @@ class DerivativeCache:
         ):
             self.put(key, data, group)
             return
-        if self._writer is None:
-            self._writer = ThreadPoolExecutor(1, thread_name_prefix="derivative-writer")
         self._pending[digest] = data
         self._pending_bytes += size
+        self._deferred[digest] = key
+        loop = asyncio.get_running_loop()
+        self._last_put = loop.time()
+        if len(self._deferred) > _MAX_DEFERRED:
+            self._hand_over(*self._deferred.popitem(last=False))
+        if self._quiet_timer is None:
+            self._quiet_timer = loop.call_later(_QUIET_SECONDS, self._when_quiet)
+
+    def _when_quiet(self) -> None:
+        """The timer: hand the deferred writes over once no derivative came for a while."""
+        loop = asyncio.get_running_loop()
+        remaining = self._last_put + _QUIET_SECONDS - loop.time()
+        if remaining > 0:
+            self._quiet_timer = loop.call_later(remaining, self._when_quiet)
+            return
+        self._quiet_timer = None
+        self._hand_over_all()
+
+    def _hand_over_all(self) -> None:
+        if self._quiet_timer is not None:
+            self._quiet_timer.cancel()
+            self._quiet_timer = None
+        while self._deferred:
+            self._hand_over(*self._deferred.popitem(last=False))
+
+    def _hand_over(self, digest: str, key: str) -> None:
+        """Give one deferred write to the writer thread."""
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="derivative-writer")
+        data = self._pending[digest]
+        size = len(data)
         loop = asyncio.get_running_loop()
         written = self._writer.submit(self._write, self._path(digest), data)
         self._writes.add(written)
@@ -281,11 +325,21 @@ class DerivativeCache:
 
     async def flush(self) -> None:
         """Wait until every background write has landed (at shutdown, in tests)."""
+        self._hand_over_all()
         while self._writes:
             await asyncio.wait([asyncio.wrap_future(f) for f in list(self._writes)])
             await asyncio.sleep(0)  # let the completion callbacks run
 
     def close(self) -> None:
+        """Stop the writer thread; writes still deferred (no `flush()` before) are made here."""
+        if self._quiet_timer is not None:
+            self._quiet_timer.cancel()
+            self._quiet_timer = None
+        while self._deferred:
+            digest, key = self._deferred.popitem(last=False)
+            data = self._pending.pop(digest)
+            self._pending_bytes -= len(data)
+            self._store(key, digest, data)
         if self._writer is not None:
             self._writer.shutdown(wait=True)
             self._writer = None

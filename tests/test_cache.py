@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from iiif_server import cache as cache_module
 from iiif_server.cache import TEMP_PREFIX, DerivativeCache, Group, Selection
 from iiif_server.cache_layout import source_tag
 from iiif_server.errors import SourceError
@@ -407,6 +408,55 @@ def test_a_fresh_derivative_is_served_from_memory_until_its_file_lands(tmp_path:
 
     asyncio.run(scenario())
     assert make_cache(tmp_path).get(KEY) == b"fresh tile"  # on disk for a restart
+
+
+def test_writes_wait_for_a_quiet_moment_then_land(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cache_module, "_QUIET_SECONDS", 0.05)
+    cache = make_cache(tmp_path)
+    group = Group("sample", "/images/a.jpg")
+
+    async def scenario() -> None:
+        for n in range(3):  # a burst: each new derivative postpones the writes
+            cache.put_soon(key(n), b"tile %d" % n, group)
+            await asyncio.sleep(0.01)
+        assert stored_files(tmp_path) == []
+        assert cache.get(key(2), group) == b"tile 2"  # served from memory meanwhile
+        while cache._writes or cache._deferred:  # the quiet timer hands them over
+            await asyncio.sleep(0.01)
+
+    asyncio.run(scenario())
+    assert len(stored_files(tmp_path)) == 3
+    assert make_cache(tmp_path).get(key(1), group) == b"tile 1"
+
+
+def test_too_many_deferred_writes_go_to_the_writer_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cache_module, "_MAX_DEFERRED", 2)
+    cache = make_cache(tmp_path)
+
+    async def scenario() -> None:
+        for n in range(3):
+            cache.put_soon(key(n), b"tile %d" % n)
+        assert len(cache._deferred) == 2  # the oldest was handed over
+        await cache.flush()
+
+    asyncio.run(scenario())
+    assert len(stored_files(tmp_path)) == 3
+
+
+def test_close_writes_what_is_still_deferred(tmp_path: Path) -> None:
+    cache = make_cache(tmp_path)
+    group = Group("sample", "/images/a.jpg")
+
+    async def scenario() -> None:
+        cache.put_soon(KEY, b"tile", group)
+
+    asyncio.run(scenario())
+    cache.close()
+    assert make_cache(tmp_path).get(KEY, group) == b"tile"
 
 
 def test_a_grouped_entry_lives_in_its_sources_folder_and_loads_again(tmp_path: Path) -> None:

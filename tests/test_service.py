@@ -118,6 +118,7 @@ async def test_derivative_cache_stays_under_its_budget(
         response = await get(http_client, base_url, f"/iiif/3/red/full/{width},/0/default.png")
         assert response.code == 200
         assert server.derivatives.total_bytes <= 40_000
+    await server.derivatives.flush()  # the writes wait for a quiet moment
     derivatives = tmp_path / "cache" / "derivatives"
     on_disk = sum(p.stat().st_size for p in derivatives.rglob("*") if p.is_file())
     assert 0 < on_disk <= 40_000
