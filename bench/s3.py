@@ -8,6 +8,9 @@ info.json of every image once through each type, alternating. Prints the medians
 their ratio; then asks once more through a second s3 type that reaches the store
 through the proxy, and prints the bytes the store sent per info.json (HTTP headers
 included) next to the objects' size. Ratios within one run are the figures to compare.
+Last, two fresh nodes sharing a redis-server (`shared_info`): node A describes every
+image, then node B; prints node B's median and bytes from the store per info.json
+(an object A described: a one-byte read for its ETag, no header read, no probe).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ sys.path.insert(0, str(REPO))
 
 import yaml  # noqa: E402
 
+from bench.covers import redis_server  # noqa: E402
 from bench.images import ensure_jpeg  # noqa: E402
 from tests import s3store  # noqa: E402
 from tests.live import LiveServer, live_server  # noqa: E402
@@ -76,6 +80,33 @@ def timed_info(server: LiveServer, identifier: str) -> tuple[float, dict[str, in
         raise RuntimeError(f"{identifier}: {status} {body[:200]!r}")
     document = json.loads(body)
     return elapsed, {"width": document["width"], "height": document["height"]}
+
+
+def shared_info(
+    work: Path, config: dict[str, Any], names: list[str], counter: Any
+) -> tuple[float, float, float]:
+    """Node A's median cold info.json (ms; it asks Redis, then reads the header), node
+    B's for the objects A described, and B's bytes from the store per info.json; both
+    nodes share a fresh Redis."""
+    with redis_server(work) as redis_url:
+        times: list[float] = []
+        for node in ("a", "b"):
+            folder = work / f"node-{node}"
+            folder.mkdir()
+            node_config = config | {"cache_path": str(folder / "cache"), "shared_info": redis_url}
+            (folder / "config.yml").write_text(yaml.safe_dump(node_config), encoding="utf-8")
+            with live_server(folder, args=("--config", str(folder / "config.yml"))) as server:
+                for name in names:
+                    elapsed, _ = timed_info(server, f"museum:{name}")
+                    times.append(elapsed)
+                time.sleep(0.1)  # the proxy's last count reaches `counter`
+                before = counter.value
+                for name in names:
+                    timed_info(server, f"counted:{name}")
+                time.sleep(0.1)
+                received = counter.value - before
+    node_a, node_b = times[: len(names)], times[len(names) :]
+    return statistics.median(node_a) * 1000, statistics.median(node_b) * 1000, received / len(names)
 
 
 def main() -> None:
@@ -127,6 +158,9 @@ def main() -> None:
                         timed_info(server, f"counted:{path.name}")
                     time.sleep(0.1)  # the proxy's last count reaches `counter`
                     received = counter.value
+                first_ms, shared_ms, shared_received = shared_info(
+                    work, config, [path.name for path in paths], counter
+                )
     object_bytes = statistics.mean(path.stat().st_size for path in paths)
     disk_ms = statistics.median(disk_times) * 1000
     s3_ms = statistics.median(s3_times) * 1000
@@ -138,6 +172,11 @@ def main() -> None:
     print(
         f"bytes read from the store per info.json: {received / len(paths):,.0f}"
         f" (objects average {object_bytes:,.0f} bytes)"
+    )
+    print(f"node A, first to describe (shared_info): {first_ms:.2f} ms median")
+    print(
+        f"node B, info shared by node A (shared_info): {shared_ms:.2f} ms median,"
+        f" {shared_received:,.0f} bytes read from the store per info.json"
     )
 
 

@@ -125,12 +125,11 @@ class ImageService:
         self._settings = settings
         self._shared_derivatives = None if shared is None else shared.derivatives
         self._size_pool = size_pool
-        self._sources = SourceRegistry(settings, covers, self._probe_ranges)
+        shared_infos = None if shared is None else shared.infos
+        self._sources = SourceRegistry(settings, covers, self._probe_ranges, shared_infos)
         self._image_pool = image_pool
         self._derivatives = derivatives
-        self._infos = InfoCache(
-            settings.info_cache_size, self._probe, None if shared is None else shared.infos
-        )
+        self._infos = InfoCache(settings.info_cache_size, self._probe, shared_infos)
         # Images whose info.json was asked for lately: a deep-zoom viewer is on them.
         self._described: TTLCache[str, bool] = TTLCache(maxsize=4096, ttl=_SESSION_SECONDS)
         # Images decoded ahead by their info.json, until their first tile is asked for.

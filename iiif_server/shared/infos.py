@@ -27,26 +27,36 @@ class SharedInfos:
         self.hits = 0
         self.misses = 0
 
-    def _key(self, source: SourceFile, page: int | None) -> str:
-        return KEY_PREFIX + self._names.info(str(source.path), page, source.identity)
+    def available(self) -> bool:
+        """Whether asking is worth it now (False while a failing link is paused)."""
+        return self._redis.link.available()
 
     async def get(self, source: SourceFile, page: int | None) -> ImageInfo | None:
-        if not self._redis.link.available():
+        return await self.lookup(str(source.path), page, source.identity)
+
+    async def put(self, source: SourceFile, page: int | None, info: ImageInfo) -> None:
+        await self.store(str(source.path), page, source.identity, info)
+
+    async def lookup(self, path: str, page: int | None, identity: str) -> ImageInfo | None:
+        """The info of `path`'s page while its identity is `identity` (an s3 object's is
+        its ETag, known before its bytes are read)."""
+        if not self.available():
             self.misses += 1
             return None
-        raw = await self._redis.call(self._redis.client.get(self._key(source, page)), None)
-        info = _parse(raw)
+        key = KEY_PREFIX + self._names.info(path, page, identity)
+        info = _parse(await self._redis.call(self._redis.client.get(key), None))
         if info is None:
             self.misses += 1
         else:
             self.hits += 1
         return info
 
-    async def put(self, source: SourceFile, page: int | None, info: ImageInfo) -> None:
-        if not self._redis.link.available():
+    async def store(self, path: str, page: int | None, identity: str, info: ImageInfo) -> None:
+        if not self.available():
             return
+        key = KEY_PREFIX + self._names.info(path, page, identity)
         text = json.dumps(dataclasses.asdict(info))
-        await self._redis.call(self._redis.client.set(self._key(source, page), text, ex=TTL), None)
+        await self._redis.call(self._redis.client.set(key, text, ex=TTL), None)
 
     async def purge(self, paths: frozenset[str] | None) -> int:
         """Forget the infos of these source files, or (None) every shared info."""

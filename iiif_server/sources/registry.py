@@ -17,7 +17,7 @@ from .disk import DiskSource
 from .fetch import Fetcher, FetchLimits
 from .isbn import CoverLookup, CoverUrlLocator, IsbnSource
 from .remote import Downloader, Locator, RemoteSource
-from .s3 import HeaderProbe, Peeked, S3Locator, S3Source
+from .s3 import HeaderProbe, Peeked, S3Locator, S3Source, SharedHeaders
 from .s3_client import S3Client
 from .store import SourceStore
 from .trusted_web import TrustedWebLocator
@@ -42,8 +42,10 @@ class SourceRegistry:
         settings: Settings,
         covers: CoverLookup | None = None,
         header_probe: HeaderProbe | None = None,
+        shared_infos: SharedHeaders | None = None,
     ) -> None:
-        """`header_probe` probes a header from byte ranges (s3 types); default: a thread."""
+        """`header_probe` probes a header from byte ranges (s3 types); default: a thread.
+        `shared_infos`: infos of s3 objects other nodes described (`shared_info`)."""
         self._types = settings.types
         self._default_type = settings.default_type
         self._page_delimiter = settings.page_delimiter
@@ -113,6 +115,7 @@ class SourceRegistry:
                     self.store,
                     header_probe or in_thread,
                     ttl=type_settings.ttl,
+                    shared=shared_infos,
                 )
                 self._sources[name] = self._peekable[name] = s3
             else:

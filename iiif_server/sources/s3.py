@@ -13,6 +13,10 @@ Two ways in:
   (a WebP is parsed whole, say) the object is downloaded after all. What a header read
   found is remembered per object (bounded, LRU) and reused until the type's `ttl`,
   after which the first range is read again and compared by ETag.
+With infos shared between nodes (`shared_info`), an object's ETag and size are asked
+first with a one-byte range, and its info looked up by them: an object another node
+described is neither read nor probed here. Otherwise (and with Redis down) as above,
+with the info then shared under that ETag.
 Nothing is remembered from a failure but a 404 (`negative_cache_ttl`, as for the web).
 """
 
@@ -22,6 +26,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from typing import Protocol
 
 from cachetools import LRUCache
 
@@ -30,7 +35,7 @@ from ..iiif.image import ImageInfo
 from ..imaging.probe import MoreBytes
 from .base import SourceFile, SourceScope
 from .remote import RemoteSource, label_of
-from .s3_client import S3Client
+from .s3_client import ObjectRange, S3Client
 from .single_flight import SingleFlight
 from .store import SourceStore
 
@@ -40,6 +45,8 @@ HEADER_BYTES = 64 * 1024
 MAX_HEADER_BYTES = 1024 * 1024
 MAX_HEADER_READS = 6
 HEADS_REMEMBERED = 4096
+# The tip read with shared infos: enough for the store to give the ETag and size.
+TIP_BYTES = 1
 # S3 keys are at most 1024 bytes of UTF-8.
 MAX_KEY_BYTES = 1024
 
@@ -48,6 +55,16 @@ MAX_KEY_BYTES = 1024
 HeaderProbe = Callable[
     [Sequence[tuple[int, bytes]], int, int | None], Awaitable[ImageInfo | MoreBytes]
 ]
+
+
+class SharedHeaders(Protocol):
+    """Infos other nodes found (`shared.infos.SharedInfos`), by path, page and identity."""
+
+    def available(self) -> bool: ...
+
+    async def lookup(self, path: str, page: int | None, identity: str) -> ImageInfo | None: ...
+
+    async def store(self, path: str, page: int | None, identity: str, info: ImageInfo) -> None: ...
 
 
 def object_key(prefix: str, name: str) -> str:
@@ -133,8 +150,10 @@ class S3Source:
         probe: HeaderProbe,
         *,
         ttl: float | None,
+        shared: SharedHeaders | None = None,
     ) -> None:
         self._type = type_name
+        self._shared = shared
         self.client = client
         self._locator = S3Locator(client)
         self._remote = remote
@@ -179,28 +198,31 @@ class S3Source:
     async def _read_head(
         self, name: str, page: int | None, url: str, label: str, known: _Head | None
     ) -> Peeked:
-        try:
-            first = await self.client.read_range(url, 0, HEADER_BYTES, label=label)
-        except NotFound:
-            self._remote.note_missing(url)
-            self._heads.pop((url, page), None)
-            raise
-        etag = first.validators.etag
+        shared = self._shared if self._shared is not None and self._shared.available() else None
+        tip = await self._read_first(url, page, TIP_BYTES if shared else HEADER_BYTES, label)
+        etag = tip.validators.etag
         if known is not None and etag is not None and known.etag == etag:
-            self._heads[url, page] = _Head(known.peeked, etag, time.time())
-            return known.peeked
+            return self._remember(url, page, known.peeked, etag)
         file = SourceFile(
             self._store.path_for(self._type, url),
-            first.size,
-            _mtime_ns(first.validators.last_modified),
+            tip.size,
+            _mtime_ns(tip.validators.last_modified),
         )
+        identity = f"s3:{etag}"
+        if shared is not None and etag is not None:
+            info = await shared.lookup(str(file.path), page, identity)
+            if info is not None:
+                return self._remember(url, page, Peeked(file, info), etag)
+        first = tip
+        if len(tip.data) < min(HEADER_BYTES, tip.size):
+            first = await self.client.read_range(url, 0, HEADER_BYTES, label=label, if_match=etag)
         ranges = [(0, first.data)]
         for _read in range(MAX_HEADER_READS):
             outcome = await self._probe_header(ranges, first.size, page, label)
             if isinstance(outcome, ImageInfo):
-                peeked = Peeked(file, outcome)
-                self._heads[url, page] = _Head(peeked, etag, time.time())
-                return peeked
+                if shared is not None and etag is not None:
+                    await shared.store(str(file.path), page, identity, outcome)
+                return self._remember(url, page, Peeked(file, outcome), etag)
             if (outcome.start, outcome.end) == (0, first.size):
                 break  # only the whole file will do
             have = sum(len(chunk) for _, chunk in ranges)
@@ -214,6 +236,18 @@ class S3Source:
             ranges = _merge(ranges, outcome.start, more.data)
         # The header is large or spread out: reading the object once is cheaper.
         return Peeked(await self._remote.resolve(name))
+
+    async def _read_first(self, url: str, page: int | None, end: int, label: str) -> ObjectRange:
+        try:
+            return await self.client.read_range(url, 0, end, label=label)
+        except NotFound:
+            self._remote.note_missing(url)
+            self._heads.pop((url, page), None)
+            raise
+
+    def _remember(self, url: str, page: int | None, peeked: Peeked, etag: str | None) -> Peeked:
+        self._heads[url, page] = _Head(peeked, etag, time.time())
+        return peeked
 
     async def _probe_header(
         self, ranges: Sequence[tuple[int, bytes]], size: int, page: int | None, label: str
