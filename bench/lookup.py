@@ -324,6 +324,8 @@ def main() -> int:
                     ratios.append(rates["lookup"][-1][0] / reference)
 
     def ms(values: list[float], fraction: float) -> str:
+        if not values:  # the sync ended before a query was sampled: say so, not a traceback
+            return "n/a"
         ordered = sorted(values)
         return f"{ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1000:.1f}"
 
