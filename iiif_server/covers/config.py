@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..sections import checked_values
+
 PROVIDERS = ("gb", "ol", "aws")
 IMAGE_SIZES = ("small", "medium", "large")
 DEFAULT_BASE_URLS = {
@@ -149,12 +151,5 @@ def parse_covers(raw: Any) -> CoversSettings:
         "cooldown_after": _count,
         "set_token": _token,
     }
-    values: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key in PROVIDERS:
-            values[key] = _provider_settings(key, value)
-        elif key in checks:
-            values[key] = checks[key](key, value)
-        else:
-            raise ValueError(f"{key}: unknown key")
-    return CoversSettings(**values)
+    checks.update(dict.fromkeys(PROVIDERS, _provider_settings))
+    return CoversSettings(**checked_values(raw, checks))

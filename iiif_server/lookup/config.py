@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..sections import checked_values
+
 # A scheme is one path segment of the query URL and part of a file name.
 _SCHEME = re.compile(r"[A-Za-z0-9_.:-]+")
 _MODE = re.compile(r"[A-Za-z0-9_.-]+")
@@ -129,11 +131,7 @@ def parse_lookup(raw: Any, parse_size: Callable[[str, Any], int]) -> LookupSetti
         "max_listing_bytes": parse_size,
         "fallback": _fallback,
     }
-    values: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key not in checks:
-            raise ValueError(f"{key}: unknown key (known: {', '.join(checks)})")
-        values[key] = checks[key](key, value)
+    values = checked_values(raw, checks)
     settings = LookupSettings(**values)
     if settings.max_listing_bytes < 2:
         raise ValueError("max_listing_bytes: must be at least 2 bytes")

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..sections import checked_values
+
 _MOUNT = re.compile(r"/|(/[A-Za-z0-9._~-]+)+")
 
 
@@ -82,9 +84,5 @@ def parse_resources(raw: Any) -> ResourcesSettings:
         "intermediate_sizes": _sizes,
         "max_entry_bytes": _bytes,
     }
-    values: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key not in checks:
-            raise ValueError(f"{key}: unknown key (known: {', '.join(checks)})")
-        values[key] = checks[key](key, value)
+    values = checked_values(raw, checks)
     return ResourcesSettings(**values)
