@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from pathlib import Path
 from typing import Any
 
 from tornado.ioloop import PeriodicCallback
 
+from ..background import cancel_and_wait
 from ..products import Route
 from .config import LookupSettings
 from .leader import TICK, Leader
@@ -37,10 +37,7 @@ class LookupProduct:
     async def stop(self) -> None:
         if self._watch is not None:
             self._watch.stop()
-        if self._leading is not None:
-            self._leading.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._leading
+        await cancel_and_wait(self._leading)
         self.leader.release()
         self.listings.close()
 

@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client import multiprocess as prometheus_multiprocess
 from tornado.web import RequestHandler
 
+from ..background import cancel_and_wait
 from ..imaging.render import decoded_cache_stats
 from ..logs import api_label
 from . import multiprocess
@@ -119,11 +120,8 @@ class Metrics:
             self._task = asyncio.ensure_future(self._refresh_often())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     def routes(self) -> list[tuple[str, Any, dict[str, Any]]]:
         from ..handlers.metrics import MetricsHandler

@@ -22,6 +22,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from ..background import cancel_and_wait
 from ..shared.redis_link import RedisLink
 from .message import Purge
 
@@ -58,11 +59,8 @@ class RedisBroadcast:
         self._task = asyncio.ensure_future(self._follow(apply))
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _follow(self, apply: Apply) -> None:
         while True:

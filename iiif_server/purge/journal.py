@@ -30,9 +30,9 @@ import os
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from contextlib import suppress
 from pathlib import Path
 
+from ..background import cancel_and_wait
 from .fronts import Confirmation, FrontRegistry, Position
 from .message import Purge
 
@@ -131,9 +131,7 @@ class PurgeJournal:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
             self.fronts.remove()
         if self._file is not None:
