@@ -77,6 +77,7 @@ class CacheStats:
     evictions: int
     write_errors: int
     in_flight: int
+    writes_pending: int  # derivatives served from memory until their file lands
 
 
 class _Entry:
@@ -137,6 +138,7 @@ class DerivativeCache:
             evictions=self.evictions,
             write_errors=self.write_errors,
             in_flight=len(self._in_flight),
+            writes_pending=len(self._pending),
         )
 
     def load(self) -> None:

@@ -85,6 +85,7 @@ def test_a_derivative_rendered_on_one_node_is_served_by_another_without_a_render
     _wait_for_shared_writes(nodes, first)
     renders = nodes.renders(second)
     hits = nodes.health(second)["shared"]["derivatives"]["hits"]
+    _wait_for_disk_writes(nodes, second)  # earlier tests' tiles land first
     on_disk = nodes.health(second)["derivative_cache"]["entries"]
     status, _, shared = second.get(path)
     assert (status, shared) == (200, made)
@@ -112,6 +113,14 @@ def test_a_derivative_of_an_object_in_the_store_is_shared_too(nodes: Cluster) ->
     renders = nodes.renders(second)
     assert second.get(path)[2] == made
     assert nodes.renders(second) == renders
+
+
+def _wait_for_disk_writes(nodes: Cluster, node: object) -> None:
+    for _ in range(200):
+        if nodes.health(node)["derivative_cache"]["writes_pending"] == 0:  # type: ignore[arg-type]
+            return
+        threading.Event().wait(0.02)
+    raise AssertionError("the derivative files were not written")
 
 
 def _wait_for_shared_writes(nodes: Cluster, node: object) -> None:
