@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from typing import Any
 
 import tornado.web
@@ -17,17 +18,16 @@ from .handlers.covers import routes as cover_routes
 from .handlers.iiif import routes as iiif_routes
 from .handlers.lookup import redirects_first
 from .handlers.status import HealthHandler
-from .imaging.render import configure_worker
-from .imaging.warm_up import exercise_codecs
 from .logs import access_log
 from .lookup.product import LookupProduct
 from .metrics.collect import Metrics
+from .pool_client import remote_pools
+from .pools import Pool, worker_pools
 from .products import Product
 from .purge.product import purge_product
 from .resources.product import ResourcesProduct
 from .service import ImageService
 from .shared.tiers import SharedTiers
-from .workers import WorkerPool
 
 logger = logging.getLogger(__name__)
 
@@ -68,27 +68,15 @@ class ServerApplication(tornado.web.Application):
 class Server:
     """Everything one front process owns. Nothing is built at import time."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, pools: socket.socket | None = None) -> None:
         self.settings = settings
-        self.size_pool = WorkerPool(
-            "size",
-            settings.size_pool_size,
-            task_timeout=settings.size_task_timeout,
-            max_queue=settings.max_queue_per_worker,
-            initializer=exercise_codecs,
-        )
-        self.image_pool = WorkerPool(
-            "image",
-            settings.image_pool_size,
-            task_timeout=settings.image_task_timeout,
-            max_queue=settings.max_queue_per_worker,
-            initializer=configure_worker,
-            initargs=(
-                settings.image_cache_max_bytes,
-                settings.max_source_pixels,
-                settings.image_cache_size_per_process,
-            ),
-        )
+        # Several fronts share the supervisor's pools (pool_broker); one front owns its own.
+        self.size_pool: Pool
+        self.image_pool: Pool
+        if pools is None:
+            self.size_pool, self.image_pool = worker_pools(settings)
+        else:
+            self.size_pool, self.image_pool = remote_pools(settings, pools)
         self.derivatives = DerivativeCache(
             # Front processes share the folder; their budgets together bound it.
             settings.cache_path / "derivatives",

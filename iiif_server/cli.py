@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,14 +38,21 @@ def configure_logging(level: str, log_format: str = "text") -> None:
 
 
 async def serve(
-    settings: Settings, ready: asyncio.Event | None = None, *, reuse_port: bool = False
+    settings: Settings,
+    ready: asyncio.Event | None = None,
+    *,
+    reuse_port: bool = False,
+    pools: socket.socket | None = None,
 ) -> None:
-    """Run until SIGTERM or SIGINT: then stop accepting, finish in-flight requests, stop pools."""
+    """Run until SIGTERM or SIGINT: then stop accepting, finish in-flight requests, stop pools.
+
+    `pools`: a front of several, which uses the supervisor's pools through this socket.
+    """
     from tornado.httpserver import HTTPServer
 
     from .app import Server
 
-    server = Server(settings)
+    server = Server(settings, pools)
     await server.start()
     app = server.make_app()
     http_server = HTTPServer(app)

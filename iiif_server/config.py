@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from .shared.config import parse_shared_cache, parse_shared_info
 from .sources.s3_config import S3_KEYS, S3Settings, parse_s3
 
 ENV_PREFIX = "IIIF_SERVER_"
+# `processes: auto`: one front per core, at most this many (they share one set of pools).
+MAX_AUTO_PROCESSES = 8
 SOURCE_KINDS = ("disk", "web", "trusted_web", "isbn", "s3")
 _BYTE_UNITS = {
     "": 1,
@@ -65,7 +68,7 @@ class Settings:
     base_url: str | None = None
     host: str = "127.0.0.1"
     http_port: int = 4040
-    processes: int = 1
+    processes: int = field(default_factory=lambda: auto_processes())  # `auto`, resolved
     cache_path: Path = Path("data/cache")
     source_path: Path = Path("data/sources")
     cache_max_bytes: int = 10 * 10**9
@@ -122,6 +125,20 @@ class Settings:
     shared_info: str | None = None
     # Not a key: what the file says that works but deserves a word at start-up.
     warnings: tuple[str, ...] = field(default=(), compare=False, repr=False)
+
+
+def auto_processes() -> int:
+    """One front process per core this process may run on, at most MAX_AUTO_PROCESSES."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cores or 1, MAX_AUTO_PROCESSES))
+
+
+def _processes(key: str, value: Any) -> int:
+    if value == "auto":
+        return auto_processes()
+    if isinstance(value, str):
+        raise ConfigError(f"{key}: must be 'auto' or an integer, got {value!r}")
+    return _int(1, 64)(key, value)
 
 
 def _int(low: int, high: int | None = None) -> Callable[[str, Any], int]:
@@ -256,7 +273,7 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "base_url": _base_url,
     "host": _text,
     "http_port": _int(1, 65535),
-    "processes": _int(1, 64),
+    "processes": _processes,
     "cache_path": _path,
     "source_path": _path,
     "cache_max_bytes": parse_bytes,

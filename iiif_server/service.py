@@ -52,8 +52,13 @@ class TaskRunner(Protocol):
 
     async def submit(self, fn: Callable[..., T], *args: Any, affinity: str | None = None) -> T: ...
 
-    def idle(self) -> bool:
-        """Whether optional work (a decode ahead of need) may start now."""
+    async def submit_if_idle(
+        self, fn: Callable[..., Any], *args: Any, affinity: str | None = None
+    ) -> bool:
+        """Optional work (a decode ahead of need): run only if every worker is idle now.
+
+        False: skipped. The pool's owner decides, so fronts that share one see the same.
+        """
         ...
 
 
@@ -63,7 +68,9 @@ class InProcessRunner:
     async def submit(self, fn: Callable[..., T], *args: Any, affinity: str | None = None) -> T:
         return fn(*args)
 
-    def idle(self) -> bool:
+    async def submit_if_idle(
+        self, fn: Callable[..., Any], *args: Any, affinity: str | None = None
+    ) -> bool:
         return False  # a one-off command does only what it is asked
 
 
@@ -217,23 +224,19 @@ class ImageService:
             self._prepare(image)
 
     def _prepare(self, image: ResolvedImage) -> None:
-        if (
-            image.info.format == "JPEG"
-            and len(self._prepared) < _MAX_UNUSED_PREPARED
-            and self._image_pool.idle()
-        ):
+        if image.info.format == "JPEG" and len(self._prepared) < _MAX_UNUSED_PREPARED:
             self._prepared[image.key] = True
-            future = asyncio.ensure_future(
-                self._image_pool.submit(
-                    prepare,
-                    str(image.source.path),
-                    image.source.identity,
-                    image.info,
-                    affinity=image.key,
-                )
-            )
+            future = asyncio.ensure_future(self._prepare_if_idle(image))
             self._preparing.add(future)
             future.add_done_callback(self._prepared_done)
+
+    async def _prepare_if_idle(self, image: ResolvedImage) -> None:
+        source = image.source
+        path, identity = str(source.path), source.identity
+        if not await self._image_pool.submit_if_idle(
+            prepare, path, identity, image.info, affinity=image.key
+        ):
+            self._prepared.pop(image.key, None)  # busy workers: nothing started
 
     def _prepared_done(self, future: asyncio.Future[None]) -> None:
         self._preparing.discard(future)

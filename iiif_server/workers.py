@@ -33,7 +33,7 @@ from iiif_server.worker_process import READY as _READY
 from iiif_server.worker_process import RESULT as _RESULT
 from iiif_server.worker_process import worker_main as _worker_main
 
-__all__ = ["PoolStatus", "WorkerPool"]
+__all__ = ["PoolStatus", "WorkerPool", "pickled_task"]
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -142,22 +142,32 @@ class WorkerPool:
         ``fn`` must be a module-level function. With ``affinity``, every task
         with the same key goes to the same worker.
         """
+        payload, label = pickled_task(self.name, fn, args)
+        return cast(T, await self.submit_pickled(payload, label, affinity=affinity))
+
+    async def submit_if_idle(
+        self, fn: Callable[..., Any], *args: Any, affinity: str | None = None
+    ) -> bool:
+        """Run ``fn(*args)`` only if every worker is idle now (optional work); False: skipped."""
+        if not self.idle():
+            return False
+        await self.submit(fn, *args, affinity=affinity)
+        return True
+
+    async def submit_pickled(
+        self, payload: bytes | memoryview, label: str, *, affinity: str | None = None
+    ) -> Any:
+        """:meth:`submit` of a ``(fn, args)`` pickled already (by a front, see pool_broker)."""
         if self._loop is None:
             raise RuntimeError(f"worker pool {self.name!r} is not started")
         if self._closing:
             raise Unavailable("the server is shutting down")
         slot = self._choose(affinity)
-        label = getattr(fn, "__qualname__", repr(fn))
-        try:
-            payload = ForkingPickler.dumps((fn, args))
-        except Exception as exc:
-            logger.exception("pool %s: cannot pickle task %s", self.name, label)
-            raise ServerError("internal error: task cannot be sent to a worker") from exc
         task = _Task(payload, label, self._loop.create_future())
         slot.pending.append(task)
         self._dispatch(slot)
         try:
-            return cast(T, await task.future)
+            return await task.future
         except asyncio.CancelledError:
             # A waiting task just leaves its queue; a running one finishes unheard.
             if task in slot.pending:
@@ -527,6 +537,18 @@ class WorkerPool:
             if not worker.exited:
                 logger.error("pool %s: pid %s will not die", self.name, worker.process.pid)
                 self._event_loop.remove_reader(worker.process.sentinel)
+
+
+def pickled_task(
+    pool: str, fn: Callable[..., Any], args: tuple[Any, ...]
+) -> tuple[bytes | memoryview, str]:
+    """``(fn, args)`` pickled for a worker, and a label for logs; a ServerError if it cannot be."""
+    label = getattr(fn, "__qualname__", repr(fn))
+    try:
+        return ForkingPickler.dumps((fn, args)), label
+    except Exception as exc:
+        logger.exception("pool %s: cannot pickle task %s", pool, label)
+        raise ServerError("internal error: task cannot be sent to a worker") from exc
 
 
 def _load(slot: _Slot) -> tuple[int, bool, int]:

@@ -56,6 +56,7 @@ def make_settings(tmp_path: Path, source_path: Path, **overrides: Any) -> Settin
     base = Settings(
         cache_path=tmp_path / "cache",
         source_path=source_path,
+        processes=1,  # a test that wants several fronts says so
         types={"sample": TypeSettings(name="sample"), "other": TypeSettings(name="other",
                rights="http://creativecommons.org/publicdomain/zero/1.0/")},
         default_type="sample",

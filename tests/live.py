@@ -67,6 +67,7 @@ def live_server(
     log = workdir / f"server-{port}.log"
     environment = {k: v for k, v in os.environ.items() if not k.startswith("IIIF_SERVER_")}
     environment.update({"IIIF_SERVER_HTTP_PORT": str(port), "PYTHONPATH": str(REPO)})
+    environment["IIIF_SERVER_PROCESSES"] = "1"  # not one per core: a test that wants more says so
     environment.update(env or {})
     with log.open("wb") as output:
         process = subprocess.Popen(

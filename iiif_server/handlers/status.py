@@ -18,6 +18,7 @@ class HealthHandler(BaseHandler):
 
     def get(self) -> None:
         pools = [self.server.size_pool.status(), self.server.image_pool.status()]
+        pids = [self.server.size_pool.pids, self.server.image_pool.pids]
         healthy = all(pool.live > 0 and not pool.closing for pool in pools)
         self.set_status(200 if healthy else 503)
         self.set_header("Cache-Control", "no-store")
@@ -25,7 +26,11 @@ class HealthHandler(BaseHandler):
             {
                 "status": "ok" if healthy else "unavailable",
                 "process": os.getpid(),  # which front process answered (`processes` > 1)
-                "pools": [dataclasses.asdict(pool) for pool in pools],
+                # With `processes` > 1 every front shows the same shared pools (and pids).
+                "pools": [
+                    {**dataclasses.asdict(pool), "pids": workers}
+                    for pool, workers in zip(pools, pids, strict=True)
+                ],
                 "derivative_cache": dataclasses.asdict(self.server.derivatives.stats()),
                 **{product.name: product.health() for product in self.server.products},
                 # Shared tiers down: still healthy (served from this node), but said.

@@ -4,26 +4,24 @@ The layers count in plain integers (no Prometheus in the caches, sources or
 pools); `refresh` adds what changed since the last refresh to the Prometheus
 counters and sets the gauges. A front refreshes right before answering
 `/metrics` and, when there are several fronts, every `interval` seconds, so
-each one's files are at most that old. Decoded-image counters live in the image workers: a refresh
-asks every worker for them (one broadcast task) and counts per worker pid.
+each one's files are at most that old. The pools' metrics are `pools.PoolMetrics`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
-from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import multiprocess as prometheus_multiprocess
 from tornado.web import RequestHandler
 
 from ..background import cancel_and_wait
-from ..imaging.render import decoded_cache_stats
 from ..logs import api_label
+from ..workers import WorkerPool
 from . import multiprocess
+from .pools import Deltas, PoolMetrics, cache_lookups
 
 if TYPE_CHECKING:
     from ..app import Server
@@ -32,24 +30,6 @@ logger = logging.getLogger(__name__)
 
 # Request durations: a cached tile takes a millisecond, a cold render of a large image seconds.
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
-# How long a refresh waits for the workers' counters (they answer after their queue).
-_WORKER_WAIT = 2.0
-
-
-class _Deltas:
-    """Turns running totals into increments: what a Prometheus counter is given."""
-
-    def __init__(self) -> None:
-        self._last: dict[Any, float] = {}
-
-    def step(self, key: Any, total: float) -> float:
-        last = self._last.get(key, 0.0)
-        self._last[key] = total
-        return total - last if total >= last else total  # a reset: it started again
-
-    def keep_only(self, keys: set[Any]) -> None:
-        for key in set(self._last) - keys:
-            del self._last[key]
 
 
 class Metrics:
@@ -67,29 +47,11 @@ class Metrics:
             buckets=_BUCKETS,
             registry=self.registry,
         )
-        self.cache = Counter(
-            "iiif_cache_lookups",
-            "Cache lookups by cache (hot, disk, info, decoded, shared, shared_info)"
-            " and result (hit, miss)",
-            ["cache", "result"],
-            registry=self.registry,
-        )
-        self.queued = Gauge(
-            "iiif_pool_queued_tasks", "Tasks waiting for a worker", ["pool"],
-            registry=self.registry, multiprocess_mode="livesum",
-        )  # fmt: skip
-        self.busy = Gauge(
-            "iiif_pool_busy_workers", "Workers running a task", ["pool"],
-            registry=self.registry, multiprocess_mode="livesum",
-        )  # fmt: skip
-        self.live = Gauge(
-            "iiif_pool_workers", "Workers started and ready", ["pool"],
-            registry=self.registry, multiprocess_mode="livesum",
-        )  # fmt: skip
-        self.restarts = Counter(
-            "iiif_pool_worker_restarts", "Workers started to replace others", ["pool"],
-            registry=self.registry,
-        )  # fmt: skip
+        self.cache = cache_lookups(self.registry)
+        # The pools of this front, or none: the supervisor counts the shared ones.
+        self.pools = None
+        if isinstance(server.image_pool, WorkerPool):
+            self.pools = PoolMetrics(self.registry, self.cache)
         self.fetches = Counter(
             "iiif_web_fetches", "Downloads of web sources by outcome", ["outcome"],
             registry=self.registry,
@@ -108,8 +70,7 @@ class Metrics:
         )  # fmt: skip
         # Bounded: handler classes times the statuses they answer.
         self._request_children: dict[tuple[type, int], Any] = {}
-        self._deltas = _Deltas()
-        self._decoded = _Deltas()
+        self._deltas = Deltas()
         self._task: asyncio.Task[None] | None = None
 
     # ---- the product face ------------------------------------------------------
@@ -155,9 +116,8 @@ class Metrics:
 
     async def refresh(self) -> None:
         self._refresh_front()
-        # Busy workers: their counts come with the next refresh.
-        with suppress(TimeoutError):
-            await asyncio.wait_for(self._refresh_decoded(), _WORKER_WAIT)
+        if self.pools is not None:
+            await self.pools.refresh(self._server.size_pool, self._server.image_pool)
 
     async def _refresh_often(self) -> None:
         while True:
@@ -189,30 +149,10 @@ class Metrics:
         for cache, hits, misses in lookups:
             self._count(self.cache.labels(cache, "hit"), ("cache", cache, "hit"), hits)
             self._count(self.cache.labels(cache, "miss"), ("cache", cache, "miss"), misses)
-        for pool in (server.size_pool, server.image_pool):
-            status = pool.status()
-            self.queued.labels(status.name).set(status.queued)
-            self.busy.labels(status.name).set(status.busy)
-            self.live.labels(status.name).set(status.live)
-            self._count(
-                self.restarts.labels(status.name), ("restarts", status.name), status.restarts
-            )
         for outcome, total in service.fetcher.outcomes.items():
             self._count(self.fetches.labels(outcome), ("fetch", outcome), total)
         for (provider, outcome), total in server.covers.lookups.items():
             self._count(self.covers.labels(provider, outcome), ("cover", provider, outcome), total)
-
-    async def _refresh_decoded(self) -> None:
-        answers = await self._server.image_pool.broadcast(decoded_cache_stats)
-        workers: set[Any] = set()
-        for stats in answers:
-            if not isinstance(stats, Mapping) or "pid" not in stats:
-                continue
-            for result, field in (("hit", "hits"), ("miss", "misses")):
-                key = (stats["pid"], result)
-                workers.add(key)
-                self.cache.labels("decoded", result).inc(self._decoded.step(key, stats[field]))
-        self._decoded.keep_only(workers)  # workers replaced since: forgotten
 
     def _count(self, child: Any, key: Any, total: float) -> None:
         increment = self._deltas.step(key, total)

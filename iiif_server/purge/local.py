@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 from ..cache import DerivativeCache, Selection
 from ..imaging.render import purge_decoded
+from ..pools import Pool
 from ..service import ImageService
 from ..shared.tiers import SharedTiers
 from ..sources.base import SourceScope
-from ..workers import WorkerPool
 from .message import Purge
 
 
@@ -40,7 +40,7 @@ class LocalPurger:
     def __init__(
         self,
         service: ImageService,
-        image_pool: WorkerPool,
+        image_pool: Pool,
         derivatives: DerivativeCache,
         shared: SharedTiers | None = None,
     ) -> None:

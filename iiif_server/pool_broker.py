@@ -1,0 +1,126 @@
+"""The supervisor's side of shared pools: one set of workers for every front process.
+
+With `processes` > 1 the fronts share the size and image pools the supervisor
+owns, so one image is decoded once (identifier affinity holds across fronts)
+and the workers and their decoded images are not multiplied by the fronts.
+Each front talks over its own socket pair (`pool_frames`); its requests run
+concurrently, and a front that goes away costs only its own tasks: those
+still waiting leave their queues, running ones finish unheard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import pickle
+import socket
+from collections.abc import Mapping
+from contextlib import suppress
+from typing import Any
+
+from . import pool_frames as frames
+from .background import cancel_and_wait
+from .errors import ServerError
+from .workers import WorkerPool
+
+logger = logging.getLogger(__name__)
+
+# How often each front gets a snapshot of the pools (its /health and pids).
+STATUS_EVERY = 0.5
+
+
+class PoolBroker:
+    def __init__(self, pools: Mapping[str, WorkerPool], *, status_every: float = STATUS_EVERY):
+        self._pools = pools
+        self._status_every = status_every
+        self._fronts: set[asyncio.Task[None]] = set()
+
+    def serve(self, sock: socket.socket) -> None:
+        """Serve a front over `sock` (our end of its pair) until it goes away."""
+        task = asyncio.ensure_future(self._serve(sock))
+        self._fronts.add(task)
+        task.add_done_callback(self._fronts.discard)
+
+    async def close(self) -> None:
+        """Stop serving every front (their pending requests are dropped)."""
+        for task in list(self._fronts):
+            await cancel_and_wait(task)
+
+    def snapshot(self) -> dict[str, tuple[Any, list[int]]]:
+        return {name: (pool.status(), pool.pids) for name, pool in self._pools.items()}
+
+    async def _serve(self, sock: socket.socket) -> None:
+        reader, writer = await asyncio.open_unix_connection(sock=sock, limit=frames.STREAM_LIMIT)
+        work: dict[int, asyncio.Task[None]] = {}
+        pusher = asyncio.ensure_future(self._push_status(writer))
+        try:
+            while True:
+                try:
+                    message = await frames.read(reader)
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return  # the front exited
+                if message[0] == frames.CANCEL:
+                    waiting = work.get(message[1])
+                    if waiting is not None:
+                        waiting.cancel()
+                    continue
+                request_id = message[1]
+                task = asyncio.ensure_future(self._answer(writer, message))
+                work[request_id] = task
+                task.add_done_callback(functools.partial(_forget, work, request_id))
+        finally:
+            for task in [pusher, *work.values()]:
+                await cancel_and_wait(task)
+            writer.close()
+
+    async def _answer(self, writer: asyncio.StreamWriter, message: tuple[Any, ...]) -> None:
+        try:
+            outcome, value = await self._run(message, writer)
+        except ServerError as error:
+            outcome, value = frames.ERROR, error
+        except Exception:
+            logger.exception("pool broker: cannot run %s", message[0])
+            outcome, value = frames.ERROR, ServerError("internal error in the worker pools")
+        try:
+            data = frames.encode((frames.ANSWER, message[1], outcome, value))
+        except Exception:
+            logger.exception("pool broker: cannot send the answer of %s", message[0])
+            unsendable = ServerError("internal error: unsendable answer")
+            data = frames.encode((frames.ANSWER, message[1], frames.ERROR, unsendable))
+        await _send(writer, data)
+
+    async def _run(self, message: tuple[Any, ...], writer: asyncio.StreamWriter) -> tuple[str, Any]:
+        kind, pool = message[0], self._pools[message[2]]
+        if kind == frames.SUBMIT:
+            _, _, _, payload, label, affinity, only_if_idle = message
+            if only_if_idle and not pool.idle():
+                return frames.SKIPPED, None
+            return frames.RESULT, await pool.submit_pickled(payload, label, affinity=affinity)
+        if kind == frames.BROADCAST:
+            fn, args = pickle.loads(message[3])
+            return frames.RESULT, await pool.broadcast(fn, *args)
+        if kind == frames.READY:
+            await pool.wait_ready()
+            # Before the answer: the front's /health, asked next, sees its workers live.
+            await _send(writer, frames.encode((frames.STATUS, self.snapshot())))
+            return frames.RESULT, None
+        raise ValueError(f"unknown pool request {kind!r}")
+
+    async def _push_status(self, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await _send(writer, frames.encode((frames.STATUS, self.snapshot())))
+            await asyncio.sleep(self._status_every)
+
+
+def _forget(work: dict[int, asyncio.Task[None]], key: int, _: asyncio.Task[None]) -> None:
+    work.pop(key, None)
+
+
+async def _send(writer: asyncio.StreamWriter, data: bytes) -> None:
+    """Write one whole message (never interleaved: one write); a front gone is no error."""
+    if writer.is_closing():
+        return
+    writer.write(data)
+    with suppress(ConnectionError):
+        await writer.drain()
