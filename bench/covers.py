@@ -31,6 +31,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.run import wait_for_fronts  # noqa: E402
+from iiif_server.config import auto_processes  # noqa: E402
 from tests.covers.fake_provider import FakeProviders, config_yaml, fake_in_thread  # noqa: E402
 from tests.live import free_port  # noqa: E402
 
@@ -99,9 +101,11 @@ def redis_server(workdir: Path) -> Iterator[str]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of one process so far."""
+    """User plus system CPU time so far of a process and its children (fronts, workers)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return own + sum(cpu_seconds(int(child)) for child in children)
 
 
 def wrk(url: str, pid: int, seconds: int, connections: int) -> tuple[float, str, float]:
@@ -174,8 +178,8 @@ def serve_covers(
     (folder / "data" / "sources" / "sample").mkdir(parents=True)
     config = json.loads(config_yaml(fake, store=store))
     config.update(http_port=port)
-    if log_level is not None:
-        config.update(size_pool_size=1, image_pool_size=1, log_level=log_level)
+    if log_level is not None:  # one front, like the bare handler
+        config.update(size_pool_size=1, image_pool_size=1, log_level=log_level, processes=1)
     (folder / "config.yml").write_text(json.dumps(config))
     command = [sys.executable, "-m", "iiif_server", "serve", "--config", "config.yml"]
     return command, f"http://127.0.0.1:{port}", folder
@@ -216,6 +220,7 @@ def main() -> int:
             )
             log = folder / "server.log"
             pids[name] = stack.enter_context(running(command, url + "/health", folder, log)).pid
+            wait_for_fronts(int(url.rsplit(":", 1)[1]), 1 if log_level else auto_processes())
             get(url + QUERY + "&all")  # asks the providers, waiting for both
             body = get(url + QUERY)
             assert len(json.loads(body)) == len(IDS), body

@@ -45,6 +45,7 @@ from bench.zoom import (  # noqa: E402
     measure_sessions,
     session_paths,
 )
+from iiif_server.config import auto_processes  # noqa: E402
 
 IMAGE_CACHE = REPO / "bench" / ".images"
 DECODED_BUDGET_MB = 512
@@ -108,8 +109,9 @@ def server(sources: Path, cache: Path, **env: str) -> Iterator[tuple[int, subpro
         IIIF_SERVER_IMAGE_CACHE_MAX_BYTES=f"{DECODED_BUDGET_MB}MiB",
         IIIF_SERVER_LOG_LEVEL="info",  # the access log on, as in production
     )
-    environment.update(env)
-    environment.update({k[6:]: v for k, v in os.environ.items() if k.startswith("BENCH_IIIF_SERVER_")})
+    bench = {k[6:]: v for k, v in os.environ.items() if k.startswith("BENCH_IIIF_SERVER_")}
+    environment.update(bench)
+    environment.update(env)  # what a row pins (its processes) wins over BENCH_IIIF_SERVER_*
     log = (cache.parent / f"server-{port}.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "iiif_server", "serve"],
@@ -120,7 +122,8 @@ def server(sources: Path, cache: Path, **env: str) -> Iterator[tuple[int, subpro
     )
     try:
         wait_for_port(port, "/health", process)
-        wait_for_fronts(port, int(environment.get("IIIF_SERVER_PROCESSES", "1")))
+        processes = environment.get("IIIF_SERVER_PROCESSES", "auto")
+        wait_for_fronts(port, auto_processes() if processes == "auto" else int(processes))
         yield port, process
     finally:
         process.send_signal(signal.SIGTERM)
@@ -298,8 +301,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 connection = http.client.HTTPConnection("127.0.0.1", port)
                 connection.request("GET", tile)
                 tile_body = connection.getresponse().read()
-                hits_one = wrk(f"http://127.0.0.1:{port}{tile}", args.seconds)
         if not args.sessions_only:
+            with server(sources, work / "cache", IIIF_SERVER_PROCESSES="1", **env) as (port, _):
+                hits_one = wrk(f"http://127.0.0.1:{port}{tile}", args.seconds)
             cores = os.cpu_count() or 2
             with server(sources, work / "cache", IIIF_SERVER_PROCESSES=str(cores), **env) as (
                 port,
