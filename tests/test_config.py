@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from iiif_server.config import ConfigError, Settings, load
+from iiif_server.config import MAX_AUTO_PROCESSES, ConfigError, Settings, load
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -21,6 +22,23 @@ def test_runs_with_no_file() -> None:
     assert settings.http_port == 4040 and settings.default_type == "sample"
     assert settings.confined_size == "clamp"
     assert load(None, {"IIIF_SERVER_CONFINED_SIZE": "error"}).confined_size == "error"
+
+
+def test_processes_default_to_one_per_core_and_take_auto_or_a_number(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(3)))
+    assert load(None, {}).processes == 3
+    assert load(None, {"IIIF_SERVER_PROCESSES": "auto"}).processes == 3
+    assert load(None, {"IIIF_SERVER_PROCESSES": "1"}).processes == 1
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)))
+    assert load(None, {}).processes == MAX_AUTO_PROCESSES  # a big machine: capped
+    # A budget per front divides by the number resolved.
+    web = {"IIIF_SERVER_TYPES": "{w: {source: web, url: 'https://example.org/{name}'}}"}
+    small = {**web, "IIIF_SERVER_SOURCE_CACHE_MAX_BYTES": "1GB"}
+    with pytest.raises(ConfigError, match="max_source_bytes"):
+        load(None, small)
+    assert load(None, {**small, "IIIF_SERVER_PROCESSES": "4"}).processes == 4
 
 
 def test_seed_keys_work_unchanged(tmp_path: Path) -> None:
@@ -93,6 +111,8 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
         ("page_delimiter: '/'\n", "page_delimiter"),
         ("page_delimiter: ''\n", "page_delimiter"),
         ("pdf_dpi: 5000\n", "pdf_dpi"),
+        ("processes: many\n", "processes"),
+        ("processes: 0\n", "processes"),
         ("- a list\n", "top level"),
         ("key: [unclosed\n", "not valid YAML"),
     ],
