@@ -21,7 +21,7 @@ from .handlers.status import HealthHandler
 from .logs import access_log
 from .lookup.product import LookupProduct
 from .metrics.collect import Metrics
-from .pool_client import remote_pools
+from .pool_client import PoolLink, remote_pools
 from .pools import Pool, worker_pools
 from .products import Product
 from .purge.product import purge_product
@@ -73,10 +73,11 @@ class Server:
         # Several fronts share the supervisor's pools (pool_broker); one front owns its own.
         self.size_pool: Pool
         self.image_pool: Pool
-        if pools is None:
+        link = None if pools is None else PoolLink(pools)
+        if link is None:
             self.size_pool, self.image_pool = worker_pools(settings)
         else:
-            self.size_pool, self.image_pool = remote_pools(settings, pools)
+            self.size_pool, self.image_pool = remote_pools(settings, link)
         self.derivatives = DerivativeCache(
             # Front processes share the folder; their budgets together bound it.
             settings.cache_path / "derivatives",
@@ -94,6 +95,8 @@ class Server:
         self.service = ImageService(
             settings, self.size_pool, self.image_pool, self.derivatives, self.covers, self.shared
         )
+        if link is not None:
+            self.service.share_sessions(link)
         # The other products, in route order (one mounted at `/` goes last).
         self.products: list[Product] = []
         if self.shared is not None:

@@ -35,6 +35,7 @@ class PoolBroker:
         self._pools = pools
         self._status_every = status_every
         self._fronts: set[asyncio.Task[None]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
 
     def serve(self, sock: socket.socket) -> None:
         """Serve a front over `sock` (our end of its pair) until it goes away."""
@@ -54,6 +55,7 @@ class PoolBroker:
         reader, writer = await asyncio.open_unix_connection(sock=sock, limit=frames.STREAM_LIMIT)
         work: dict[int, asyncio.Task[None]] = {}
         pusher = asyncio.ensure_future(self._push_status(writer))
+        self._writers.add(writer)
         try:
             while True:
                 try:
@@ -65,11 +67,15 @@ class PoolBroker:
                     if waiting is not None:
                         waiting.cancel()
                     continue
+                if message[0] == frames.DESCRIBED:
+                    self._tell_others(writer, message)
+                    continue
                 request_id = message[1]
                 task = asyncio.ensure_future(self._answer(writer, message))
                 work[request_id] = task
                 task.add_done_callback(functools.partial(_forget, work, request_id))
         finally:
+            self._writers.discard(writer)
             for task in [pusher, *work.values()]:
                 await cancel_and_wait(task)
             writer.close()
@@ -106,6 +112,13 @@ class PoolBroker:
             await _send(writer, frames.encode((frames.STATUS, self.snapshot())))
             return frames.RESULT, None
         raise ValueError(f"unknown pool request {kind!r}")
+
+    def _tell_others(self, sender: asyncio.StreamWriter, message: tuple[Any, ...]) -> None:
+        """A note for every other front; small and rare (a session's first info.json)."""
+        data = frames.encode(message)
+        for writer in self._writers:
+            if writer is not sender and not writer.is_closing():
+                writer.write(data)
 
     async def _push_status(self, writer: asyncio.StreamWriter) -> None:
         while True:

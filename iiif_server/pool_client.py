@@ -1,7 +1,8 @@
 """A front's side of shared pools: the supervisor's workers, used like a `WorkerPool`.
 
 One `PoolLink` per front carries the requests of both pools over the front's
-socket (`pool_frames`); a `RemotePool` is one pool seen through it. Errors
+socket (`pool_frames`), and the notes fronts pass each other about viewers'
+sessions; a `RemotePool` is one pool seen through it. Errors
 raised in the workers come back as the same `ServerError` types, so the HTTP
 statuses are those of a local pool. A lost link fails every request with
 `Unavailable` (503) at once: nothing waits for an answer that cannot come.
@@ -40,6 +41,7 @@ class PoolLink:
         self._users = 0
         self.lost: str | None = None  # why requests fail now
         self.snapshot: dict[str, tuple[PoolStatus, list[int]]] = {}
+        self._listener: Callable[[str], None] | None = None
 
     def start(self) -> None:
         """Connect, once for all its pools; call from within the running event loop."""
@@ -53,6 +55,15 @@ class PoolLink:
         if self._users <= 0 and self._reading is not None:
             self._lose("the server is shutting down")
             await cancel_and_wait(self._reading)
+
+    def announce(self, key: str) -> None:
+        """Tell the other fronts that a viewer described image `key` here (`SessionPeers`)."""
+        if self.lost is None and self._writer is not None and not self._writer.is_closing():
+            self._writer.write(frames.encode((frames.DESCRIBED, key)))
+
+    def listen(self, described: Callable[[str], None]) -> None:
+        """Have `described(key)` called for the images other fronts announce."""
+        self._listener = described
 
     async def request(self, kind: str, *fields: Any) -> tuple[str, Any]:
         """Send `(kind, id, *fields)`; its answer's (outcome, value)."""
@@ -87,6 +98,10 @@ class PoolLink:
                 message = await frames.read(reader)
                 if message[0] == frames.STATUS:
                     self.snapshot = message[1]
+                    continue
+                if message[0] == frames.DESCRIBED:
+                    if self._listener is not None:
+                        self._listener(message[1])
                     continue
                 _, request_id, outcome, value = message
                 answer = self._pending.get(request_id)
@@ -202,9 +217,8 @@ class RemotePool:
         return outcome, value
 
 
-def remote_pools(settings: Settings, sock: socket.socket) -> tuple[RemotePool, RemotePool]:
-    """The size and image pools of the supervisor, through this front's end of its socket."""
-    link = PoolLink(sock)
+def remote_pools(settings: Settings, link: PoolLink) -> tuple[RemotePool, RemotePool]:
+    """The size and image pools of the supervisor, through this front's link."""
     return (
         RemotePool("size", settings.size_pool_size, link),
         RemotePool("image", settings.image_pool_size, link),

@@ -8,8 +8,11 @@ made themselves or got from their own workers.
                           (BROADCAST, id, pool, payload)
                           (READY, id, pool)
                           (CANCEL, id)            the caller gave up: drop it if it waits
+                          (DESCRIBED, key)        a viewer asked for this image's info.json
     supervisor -> front   (ANSWER, id, outcome, value)   outcome: RESULT, ERROR, SKIPPED
                           (STATUS, {pool: (PoolStatus, pids)})   a snapshot, now and then
+                          (DESCRIBED, key)        another front's viewer: the session's
+                                                  tiles may come here (its connections spread)
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ SUBMIT = "submit"
 BROADCAST = "broadcast"
 READY = "ready"
 CANCEL = "cancel"
+DESCRIBED = "described"
 ANSWER = "answer"
 STATUS = "status"
 

@@ -62,6 +62,18 @@ class TaskRunner(Protocol):
         ...
 
 
+class SessionPeers(Protocol):
+    """The other front processes (`processes` > 1), which one viewer's connections reach too."""
+
+    def announce(self, key: str) -> None:
+        """Tell them a viewer asked for the info.json of image `key` here."""
+        ...
+
+    def listen(self, described: Callable[[str], None]) -> None:
+        """Have `described(key)` called for the images they announce."""
+        ...
+
+
 class InProcessRunner:
     """Runs tasks right here: for commands that answer one question and exit."""
 
@@ -144,6 +156,7 @@ class ImageService:
             maxsize=_MAX_UNUSED_PREPARED, ttl=_SESSION_SECONDS
         )
         self._preparing: set[asyncio.Future[None]] = set()  # referenced until done
+        self._peers: SessionPeers | None = None
         # URL path -> finished bytes: a repeated tile costs one stat(), no parsing, no disk read.
         self._hot: LRUCache[str, HotDerivative] = LRUCache(
             maxsize=settings.hot_cache_bytes, getsizeof=lambda entry: entry.nbytes
@@ -207,12 +220,26 @@ class ImageService:
         self._prepared.expire()
         if not first:
             return
+        if self._peers is not None:
+            self._peers.announce(image.key)
         if self._shared_derivatives is None:
             self._prepare(image)
             return
         task = asyncio.ensure_future(self._from_bundles_or_prepare(image))
         self._preparing.add(task)
         task.add_done_callback(self._prepared_done)
+
+    def share_sessions(self, peers: SessionPeers) -> None:
+        """Fronts sharing pools: a session's tiles count as such on every front.
+
+        A browser's several connections to one viewer spread over the fronts; the
+        front that answered the info.json also started the decode ahead.
+        """
+        self._peers = peers
+        peers.listen(self._described_elsewhere)
+
+    def _described_elsewhere(self, key: str) -> None:
+        self._described[key] = True
 
     async def _from_bundles_or_prepare(self, image: ResolvedImage) -> None:
         """Read the session's bundles from the shared tier now; a node that finds

@@ -33,6 +33,7 @@ class Shared:
     broker: PoolBroker
     local: WorkerPool  # the supervisor's pool
     fronts: list[RemotePool]  # the same pool, as each front sees it
+    links: list[PoolLink]
 
 
 @asynccontextmanager
@@ -45,17 +46,18 @@ async def shared(fronts: int = 1, size: int = 2, **options: float) -> AsyncItera
     )
     broker = PoolBroker({"image": local}, status_every=0.05)
     local.start()
-    remotes = []
+    remotes, links = [], []
     for _ in range(fronts):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         broker.serve(ours)
-        remote = RemotePool("image", size, PoolLink(theirs))
+        links.append(PoolLink(theirs))
+        remote = RemotePool("image", size, links[-1])
         remote.start()
         remotes.append(remote)
     try:
         for remote in remotes:
             await remote.wait_ready()
-        yield Shared(broker, local, remotes)
+        yield Shared(broker, local, remotes, links)
     finally:
         for remote in remotes:
             await remote.close(grace=1)
@@ -163,3 +165,14 @@ async def test_a_front_that_goes_away_costs_only_its_own_tasks(tmp_path: Path) -
         assert await after == 4
         assert await staying.submit(tasks.add, 3, 3) == 6
     assert not marker.exists()  # dropped from the queue, never ran
+
+
+@run_async
+async def test_a_front_announces_a_viewers_image_to_the_other_fronts() -> None:
+    async with shared(fronts=3) as pools:
+        heard: list[list[str]] = [[], [], []]
+        for link, notes in zip(pools.links, heard, strict=True):
+            link.listen(notes.append)
+        pools.links[0].announce("big.jpg")
+        await until(lambda: heard[1] == heard[2] == ["big.jpg"])
+        assert heard[0] == []  # not told its own news

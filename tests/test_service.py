@@ -260,3 +260,35 @@ async def test_a_harvester_of_info_json_starts_few_decodes(
     await get(http_client, base_url, "/iiif/3/h6/info.json")
     await wait_for(lambda: server.image_pool.idle())
     assert submitted == ["prepare"] * 4 + ["render", "prepare"]
+
+
+class Peers:
+    def __init__(self) -> None:
+        self.announced: list[str] = []
+        self.listener: Callable[[str], None] | None = None
+
+    def announce(self, key: str) -> None:
+        self.announced.append(key)
+
+    def listen(self, described: Callable[[str], None]) -> None:
+        self.listener = described
+
+
+async def test_a_session_described_to_another_front_is_a_session_here(
+    http_client: AsyncHTTPClient, base_url: str, server: Server, source_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    peers = Peers()
+    server.service.share_sessions(peers)
+    renders = count_calls(server.image_pool, monkeypatch)
+    assert (await get(http_client, base_url, "/iiif/3/red/info.json")).code == 200
+    await get(http_client, base_url, "/iiif/3/red/info.json")
+    assert peers.announced == [str(source_path / "sample" / "red.jpg")]  # once a session
+
+    tile = "/iiif/3/sub%2Fblue/0,0,256,200/256,/0/default.jpg"
+    assert (await get(http_client, base_url, tile)).code == 200
+    assert peers.listener is not None
+    peers.listener(str(source_path / "sample" / "sub" / "blue.png"))  # another front's viewer
+    assert (await get(http_client, base_url, tile.replace("256,/", "128,/"))).code == 200
+    sessions = [args[-1] for args in renders if len(args) > 5]
+    assert sessions == [False, True]  # a render knows it serves a zoom session
