@@ -105,8 +105,8 @@ async def refresh_often(metrics: PoolMetrics, pools: Sequence[Pool], interval: f
     """The supervisor's loop: the shared pools' metrics, at most `interval` old."""
     size_pool, image_pool = pools
     while True:
-        await asyncio.sleep(interval)
         try:
             await metrics.refresh(size_pool, image_pool)
         except Exception:
             logger.exception("metrics: refresh of the pools failed")
+        await asyncio.sleep(interval)

@@ -18,7 +18,11 @@ def test_both_fronts_are_counted_and_logs_are_json(tmp_path: Path) -> None:
     sample = tmp_path / "data" / "sources" / "sample"
     sample.mkdir(parents=True)
     shutil.copy(TEST_IMAGE, sample)
-    env = {"IIIF_SERVER_PROCESSES": "2", "IIIF_SERVER_LOG_FORMAT": "json"}
+    env = {
+        "IIIF_SERVER_PROCESSES": "2",
+        "IIIF_SERVER_LOG_FORMAT": "json",
+        "IIIF_SERVER_IMAGE_POOL_SIZE": "2",
+    }
     with live_server(tmp_path, env=env) as server:
         wait_for_fronts(server, 2)
         for _ in range(30):
@@ -44,6 +48,23 @@ def test_both_fronts_are_counted_and_logs_are_json(tmp_path: Path) -> None:
                 break
             time.sleep(0.2)
         assert lookups == 30  # one info lookup a request, whichever front served it
+        # The pools are the supervisor's, shared: counted once (by it), not once a front.
+        for turn in (0, 90, 180, 270):  # four renders, each on either front, one decode
+            assert server.get(f"/iiif/3/{TEST_IMAGE_ID}/full/max/{turn}/default.png")[0] == 200
+        deadline = time.monotonic() + 20
+        decoded = {}
+        while time.monotonic() < deadline:
+            text = server.get("/metrics")[2].decode()
+            decoded = {
+                result: value(text, "iiif_cache_lookups_total", cache="decoded", result=result)
+                for result in ("hit", "miss")
+            }
+            if sum(decoded.values()) == 4:
+                break
+            time.sleep(0.2)
+        assert decoded == {"hit": 3, "miss": 1}
+        assert value(text, "iiif_pool_workers", pool="image") == 2
+        assert value(text, "iiif_pool_workers", pool="size") == 1
         time.sleep(0.2)
         log = server.log.read_text().splitlines()
     assert counted == {30.0}  # every scrape, whichever front answered, sums both
