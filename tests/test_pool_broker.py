@@ -176,3 +176,18 @@ async def test_a_front_announces_a_viewers_image_to_the_other_fronts() -> None:
         pools.links[0].announce("big.jpg")
         await until(lambda: heard[1] == heard[2] == ["big.jpg"])
         assert heard[0] == []  # not told its own news
+
+
+@run_async
+async def test_a_cancelled_waiting_request_leaves_the_shared_queue(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    async with shared(size=1) as pools:
+        [front] = pools.fronts
+        running = asyncio.ensure_future(front.submit(tasks.sleep_then_pid, 0.3))
+        waiting = asyncio.ensure_future(front.submit(tasks.touch, str(marker)))
+        await until(lambda: pools.local.status().queued == 1)
+        waiting.cancel()
+        await until(lambda: pools.local.status().queued == 0)
+        await running
+        assert await front.submit(tasks.add, 1, 1) == 2  # after the slot it would have had
+    assert not marker.exists()
