@@ -10,7 +10,7 @@ import asyncio
 import hashlib
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Protocol, TypeVar
@@ -24,7 +24,7 @@ from .iiif.info import InfoOptions
 from .iiif.params import Limits, Version
 from .iiif.request import ImageRequest, canonical_path, parse_image_request
 from .imaging.probe import MoreBytes, probe, probe_ranges
-from .imaging.render import EncodeOptions, prepare, render
+from .imaging.render import EncodeOptions, choose_scale, prepare, prepare_coarse, render
 from .info_cache import InfoCache
 from .shared.tiers import SharedTiers
 from .sources.base import SourceFile, SourceScope
@@ -45,12 +45,22 @@ _SESSION_SECONDS = 60.0
 # session time): beyond this many, a harvester is reading info.json documents
 # and no decode starts until a viewer asks for a tile of one of them.
 _MAX_UNUSED_PREPARED = 4
+# With a second idle worker, the first JPEG tiles of a session (the coarsest
+# levels) come from a decode reduced this many times in the DCT, made there
+# while the full decode runs in the image's own worker.
+_COARSE_SCALE = 4
+# Sources smaller than this (in pixels) decode whole fast enough on their own.
+_COARSE_MIN_PIXELS = 4_000_000
 
 
 class TaskRunner(Protocol):
     """Where imaging work runs: a `workers.WorkerPool`, or this process for one-off commands."""
 
-    async def submit(self, fn: Callable[..., T], *args: Any, affinity: str | None = None) -> T: ...
+    size: int  # workers that can run tasks at once
+
+    async def submit(
+        self, fn: Callable[..., T], *args: Any, affinity: str | None = None, light: bool = False
+    ) -> T: ...
 
     def idle(self) -> bool:
         """Whether optional work (a decode ahead of need) may start now."""
@@ -60,7 +70,11 @@ class TaskRunner(Protocol):
 class InProcessRunner:
     """Runs tasks right here: for commands that answer one question and exit."""
 
-    async def submit(self, fn: Callable[..., T], *args: Any, affinity: str | None = None) -> T:
+    size = 1
+
+    async def submit(
+        self, fn: Callable[..., T], *args: Any, affinity: str | None = None, light: bool = False
+    ) -> T:
         return fn(*args)
 
     def idle(self) -> bool:
@@ -136,6 +150,8 @@ class ImageService:
         self._prepared: TTLCache[str, bool] = TTLCache(
             maxsize=_MAX_UNUSED_PREPARED, ttl=_SESSION_SECONDS
         )
+        # Images whose coarse levels another worker decoded ahead (see `_COARSE_SCALE`).
+        self._coarse: TTLCache[str, bool] = TTLCache(maxsize=256, ttl=_SESSION_SECONDS)
         self._preparing: set[asyncio.Future[None]] = set()  # referenced until done
         # URL path -> finished bytes: a repeated tile costs one stat(), no parsing, no disk read.
         self._hot: LRUCache[str, HotDerivative] = LRUCache(
@@ -218,22 +234,52 @@ class ImageService:
 
     def _prepare(self, image: ResolvedImage) -> None:
         if (
-            image.info.format == "JPEG"
-            and len(self._prepared) < _MAX_UNUSED_PREPARED
-            and self._image_pool.idle()
+            image.info.format != "JPEG"
+            or len(self._prepared) >= _MAX_UNUSED_PREPARED
+            or not self._image_pool.idle()
         ):
-            self._prepared[image.key] = True
-            future = asyncio.ensure_future(
+            return
+        self._prepared[image.key] = True
+        path, identity, info = str(image.source.path), image.source.identity, image.info
+        coarse = self._image_pool.size > 1 and info.width * info.height >= _COARSE_MIN_PIXELS
+        # With the coarse levels made elsewhere, this stops at the finest one below them.
+        finest = _COARSE_SCALE // 2 if coarse else None
+        prepare_all = self._image_pool.submit(
+            prepare, path, identity, info, finest, affinity=image.key
+        )
+        self._start_preparing(prepare_all)
+        if coarse:
+            # Every worker was idle: this goes to another than the one above.
+            self._coarse[image.key] = True
+            self._start_preparing(
                 self._image_pool.submit(
-                    prepare,
-                    str(image.source.path),
-                    image.source.identity,
-                    image.info,
-                    affinity=image.key,
+                    prepare_coarse,
+                    path,
+                    identity,
+                    info,
+                    _COARSE_SCALE,
+                    affinity=_coarse(image),
+                    light=True,  # its other tasks are the few coarse tiles
                 )
             )
-            self._preparing.add(future)
-            future.add_done_callback(self._prepared_done)
+
+    def _start_preparing(self, work: Awaitable[None]) -> None:
+        future = asyncio.ensure_future(work)
+        self._preparing.add(future)
+        future.add_done_callback(self._prepared_done)
+
+    def _affinity(self, derivative: Derivative) -> str:
+        """One image, one worker: its decoded-image cache is reused; the pages of one
+        document spread over the workers. A session's coarse JPEG tiles go to the
+        worker that decoded them ahead."""
+        image, request = derivative.image, derivative.request
+        if (
+            image.key in self._coarse
+            and request.format == "jpg"
+            and choose_scale(image.info, request) >= _COARSE_SCALE
+        ):
+            return _coarse(image)
+        return image.key
 
     def _prepared_done(self, future: asyncio.Future[None]) -> None:
         self._preparing.discard(future)
@@ -345,6 +391,8 @@ class ImageService:
 
         session = image.key in self._described
 
+        affinity = self._affinity(derivative)
+
         async def compute() -> bytes:
             if shared is not None:
                 data = await shared.get(
@@ -360,9 +408,8 @@ class ImageService:
                 derivative.request,
                 self._encode_options,
                 session,
-                # One image, one worker: its decoded-image cache is reused. The pages
-                # of one document spread over the workers.
-                affinity=image.key,
+                affinity=affinity,
+                light=affinity != image.key,
             )
             self.renders += 1
             if shared is not None:
@@ -372,3 +419,8 @@ class ImageService:
             return data
 
         return await self._derivatives.get_or_compute(derivative.key, compute, derivative.group)
+
+
+def _coarse(image: ResolvedImage) -> str:
+    """The affinity key of an image's coarse levels decoded ahead."""
+    return image.key + "\x00coarse"
