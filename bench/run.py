@@ -109,7 +109,9 @@ def server(sources: Path, cache: Path, **env: str) -> Iterator[tuple[int, subpro
         IIIF_SERVER_LOG_LEVEL="info",  # the access log on, as in production
     )
     environment.update(env)
-    environment.update({k[6:]: v for k, v in os.environ.items() if k.startswith("BENCH_IIIF_SERVER_")})
+    # BENCH_IIIF_SERVER_X=... reaches the measured server as IIIF_SERVER_X (to compare settings).
+    chosen = {k[6:]: v for k, v in os.environ.items() if k.startswith("BENCH_IIIF_SERVER_")}
+    environment.update(chosen)
     log = (cache.parent / f"server-{port}.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "iiif_server", "serve"],
