@@ -16,6 +16,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPResponse
 
 from iiif_server.app import Server
 from iiif_server.config import Settings
+from iiif_server.imaging.render import decoded_cache_stats
 from tests.conftest import make_settings
 
 pytestmark = pytest.mark.gen_test(timeout=60)
@@ -260,3 +261,53 @@ async def test_a_harvester_of_info_json_starts_few_decodes(
     await get(http_client, base_url, "/iiif/3/h6/info.json")
     await wait_for(lambda: server.image_pool.idle())
     assert submitted == ["prepare"] * 4 + ["render", "prepare"]
+
+
+def record_affinities(pool: Any, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """(function name, affinity key) of each task submitted to `pool` from now on."""
+    calls: list[tuple[str, str]] = []
+    submit = pool.submit
+
+    async def recording(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        calls.append((fn.__name__, kwargs.get("affinity", "")))
+        return await submit(fn, *args, **kwargs)
+
+    monkeypatch.setattr(pool, "submit", recording)
+    return calls
+
+
+@pytest.mark.parametrize("overrides", [{"image_pool_size": 2}], indirect=True)
+async def test_a_second_idle_worker_makes_the_first_tiles_of_a_big_jpeg(
+    http_client: AsyncHTTPClient, base_url: str, server: Server, big_source: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    calls = record_affinities(server.image_pool, monkeypatch)
+    assert (await get(http_client, base_url, "/iiif/3/big/info.json")).code == 200
+    await wait_for(lambda: server.image_pool.idle())
+    assert [name for name, _ in calls] == ["prepare", "prepare_coarse"]
+    whole, coarse = (key for _, key in calls)
+    assert whole != coarse
+    stats = await server.image_pool.broadcast(decoded_cache_stats)
+    assert all(answer and answer["entries"] for answer in stats)  # both workers decoded
+    tiles = {
+        "/iiif/3/big/full/375,/0/default.jpg": coarse,  # the first tiles: coarse levels
+        "/iiif/3/big/0,0,2048,2048/512,/0/default.jpg": coarse,
+        "/iiif/3/big/0,0,1024,1024/512,/0/default.jpg": whole,  # finer: the whole decode
+        "/iiif/3/big/0,0,512,512/512,/0/default.jpg": whole,
+        "/iiif/3/big/full/375,/0/default.png": whole,  # not a JPEG of the planes
+    }
+    for path, key in tiles.items():
+        assert (await get(http_client, base_url, path)).code == 200
+        assert calls[-1] == ("render", key), path
+
+
+async def test_one_worker_decodes_ahead_alone(
+    http_client: AsyncHTTPClient, base_url: str, server: Server, big_source: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    calls = record_affinities(server.image_pool, monkeypatch)
+    assert (await get(http_client, base_url, "/iiif/3/big/info.json")).code == 200
+    await wait_for(lambda: server.image_pool.idle())
+    assert [name for name, _ in calls] == ["prepare"]
+    assert (await get(http_client, base_url, "/iiif/3/big/full/375,/0/default.jpg")).code == 200
+    assert calls[-1][1] == calls[0][1]
