@@ -12,6 +12,8 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from functools import cached_property
 from typing import Any, Protocol, TypeVar
 
@@ -87,6 +89,12 @@ class ResolvedImage:
     source: SourceFile
     info: ImageInfo
 
+    @cached_property
+    def last_modified(self) -> tuple[datetime, str]:
+        """The source's mtime in whole seconds, and as an HTTP date."""
+        modified = datetime.fromtimestamp(int(self.source.mtime), UTC)
+        return modified, format_datetime(modified, usegmt=True)
+
     @property
     def key(self) -> str:
         """The file and its served page: one image of a multi-page source."""
@@ -121,8 +129,8 @@ class Derivative:
         """What the derivative is made from, so that a purge of its source finds it."""
         return Group(self.image.identifier.type.name, str(self.image.source.path))
 
-    @property
-    def etag(self) -> str:
+    @cached_property
+    def etag(self) -> str:  # kept: a remembered derivative answers many requests
         return '"' + hashlib.sha256(self.key.encode()).hexdigest()[:40] + '"'
 
 
