@@ -109,9 +109,11 @@ def server(sources: Path, cache: Path, **env: str) -> Iterator[tuple[int, subpro
         IIIF_SERVER_IMAGE_CACHE_MAX_BYTES=f"{DECODED_BUDGET_MB}MiB",
         IIIF_SERVER_LOG_LEVEL="info",  # the access log on, as in production
     )
-    bench = {k[6:]: v for k, v in os.environ.items() if k.startswith("BENCH_IIIF_SERVER_")}
-    environment.update(bench)
-    environment.update(env)  # what a row pins (its processes) wins over BENCH_IIIF_SERVER_*
+    # BENCH_IIIF_SERVER_X=... reaches the measured server as IIIF_SERVER_X (to compare
+    # settings); what a row pins (its processes) wins over it.
+    chosen = {k[6:]: v for k, v in os.environ.items() if k.startswith("BENCH_IIIF_SERVER_")}
+    environment.update(chosen)
+    environment.update(env)
     log = (cache.parent / f"server-{port}.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "iiif_server", "serve"],

@@ -22,7 +22,7 @@ from typing import Any
 from . import pool_frames as frames
 from .background import cancel_and_wait
 from .errors import ServerError
-from .workers import WorkerPool
+from .workers import Job, WorkerPool
 
 logger = logging.getLogger(__name__)
 
@@ -99,10 +99,16 @@ class PoolBroker:
     async def _run(self, message: tuple[Any, ...], writer: asyncio.StreamWriter) -> tuple[str, Any]:
         kind, pool = message[0], self._pools[message[2]]
         if kind == frames.SUBMIT:
-            _, _, _, payload, label, affinity, only_if_idle = message
-            if only_if_idle and not pool.idle():
-                return frames.SKIPPED, None
-            return frames.RESULT, await pool.submit_pickled(payload, label, affinity=affinity)
+            _, _, _, payload, label, affinity, light = message
+            answer = await pool.submit_pickled(payload, label, affinity=affinity, light=light)
+            return frames.RESULT, answer
+        if kind == frames.IF_IDLE:
+            # Optional and small (decodes ahead): unpickled here to reuse the pool's own rule.
+            jobs = []
+            for payload, affinity, light in message[3]:
+                fn, args = pickle.loads(payload)
+                jobs.append(Job(fn, args, affinity, light))
+            return (frames.RESULT if await pool.submit_if_idle(*jobs) else frames.SKIPPED), None
         if kind == frames.BROADCAST:
             fn, args = pickle.loads(message[3])
             return frames.RESULT, await pool.broadcast(fn, *args)

@@ -4,15 +4,16 @@ One stream per front (a socket pair: nothing to connect to from outside); each
 message is an 8-byte length and a pickled tuple. Both ends only pickle what they
 made themselves or got from their own workers.
 
-    front -> supervisor   (SUBMIT, id, pool, payload, label, affinity, only_if_idle)
+    front -> supervisor   (SUBMIT, id, pool, payload, label, affinity, light)
+                          (IF_IDLE, id, pool, [(payload, affinity, light), ...])
                           (BROADCAST, id, pool, payload)
                           (READY, id, pool)
                           (CANCEL, id)            the caller gave up: drop it if it waits
-                          (DESCRIBED, key)        a viewer asked for this image's info.json
+                          (DESCRIBED, key, coarse)   a viewer asked for this image's info.json
     supervisor -> front   (ANSWER, id, outcome, value)   outcome: RESULT, ERROR, SKIPPED
                           (STATUS, {pool: (PoolStatus, pids)})   a snapshot, now and then
-                          (DESCRIBED, key)        another front's viewer: the session's
-                                                  tiles may come here (its connections spread)
+                          (DESCRIBED, key, coarse)   another front's viewer: the session's
+                                                     tiles may come here (connections spread)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import struct
 from typing import Any
 
 SUBMIT = "submit"
+IF_IDLE = "if_idle"  # optional work: queued only if every worker is idle
 BROADCAST = "broadcast"
 READY = "ready"
 CANCEL = "cancel"
@@ -32,7 +34,7 @@ STATUS = "status"
 
 RESULT = "result"
 ERROR = "error"
-SKIPPED = "skipped"  # only_if_idle, and a worker was not
+SKIPPED = "skipped"  # IF_IDLE, and a worker was not
 
 # Buffered per stream before reading pauses; bigger than most tiles, so one is read in one go.
 STREAM_LIMIT = 4 * 2**20

@@ -13,7 +13,7 @@ from typing import Any, Protocol, TypeVar
 from .config import Settings
 from .imaging.render import configure_worker
 from .imaging.warm_up import exercise_codecs
-from .workers import PoolStatus, WorkerPool
+from .workers import Job, PoolStatus, WorkerPool
 
 T = TypeVar("T")
 
@@ -26,11 +26,11 @@ class Pool(Protocol):
 
     def start(self) -> None: ...
 
-    async def submit(self, fn: Callable[..., T], *args: Any, affinity: str | None = None) -> T: ...
+    async def submit(
+        self, fn: Callable[..., T], *args: Any, affinity: str | None = None, light: bool = False
+    ) -> T: ...
 
-    async def submit_if_idle(
-        self, fn: Callable[..., Any], *args: Any, affinity: str | None = None
-    ) -> bool: ...
+    async def submit_if_idle(self, *jobs: Job) -> bool: ...
 
     async def broadcast(self, fn: Callable[..., T], *args: Any) -> list[T | None]: ...
 

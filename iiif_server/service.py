@@ -10,8 +10,10 @@ import asyncio
 import hashlib
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from functools import cached_property
 from typing import Any, Protocol, TypeVar
 
@@ -24,13 +26,14 @@ from .iiif.info import InfoOptions
 from .iiif.params import Limits, Version
 from .iiif.request import ImageRequest, canonical_path, parse_image_request
 from .imaging.probe import MoreBytes, probe, probe_ranges
-from .imaging.render import EncodeOptions, prepare, render
+from .imaging.render import EncodeOptions, choose_scale, prepare, prepare_coarse, render
 from .info_cache import InfoCache
 from .shared.tiers import SharedTiers
 from .sources.base import SourceFile, SourceScope
 from .sources.fetch import Fetcher
 from .sources.isbn import CoverLookup
 from .sources.registry import Identifier, SourceRegistry
+from .workers import Job
 
 T = TypeVar("T")
 
@@ -45,17 +48,25 @@ _SESSION_SECONDS = 60.0
 # session time): beyond this many, a harvester is reading info.json documents
 # and no decode starts until a viewer asks for a tile of one of them.
 _MAX_UNUSED_PREPARED = 4
+# With a second idle worker, the first JPEG tiles of a session (the coarsest
+# levels) come from a decode reduced this many times in the DCT, made there
+# while the full decode runs in the image's own worker.
+_COARSE_SCALE = 4
+# Sources smaller than this (in pixels) decode whole fast enough on their own.
+_COARSE_MIN_PIXELS = 4_000_000
 
 
 class TaskRunner(Protocol):
     """Where imaging work runs: a `workers.WorkerPool`, or this process for one-off commands."""
 
-    async def submit(self, fn: Callable[..., T], *args: Any, affinity: str | None = None) -> T: ...
+    size: int  # workers that can run tasks at once
 
-    async def submit_if_idle(
-        self, fn: Callable[..., Any], *args: Any, affinity: str | None = None
-    ) -> bool:
-        """Optional work (a decode ahead of need): run only if every worker is idle now.
+    async def submit(
+        self, fn: Callable[..., T], *args: Any, affinity: str | None = None, light: bool = False
+    ) -> T: ...
+
+    async def submit_if_idle(self, *jobs: Job) -> bool:
+        """Optional work (decodes ahead of need): run `jobs` only if every worker is idle now.
 
         False: skipped. The pool's owner decides, so fronts that share one see the same.
         """
@@ -65,24 +76,27 @@ class TaskRunner(Protocol):
 class SessionPeers(Protocol):
     """The other front processes (`processes` > 1), which one viewer's connections reach too."""
 
-    def announce(self, key: str) -> None:
-        """Tell them a viewer asked for the info.json of image `key` here."""
+    def announce(self, key: str, coarse: bool) -> None:
+        """Tell them a viewer asked for the info.json of image `key` here (`coarse`: and
+        another worker decodes its coarse levels ahead)."""
         ...
 
-    def listen(self, described: Callable[[str], None]) -> None:
-        """Have `described(key)` called for the images they announce."""
+    def listen(self, described: Callable[[str, bool], None]) -> None:
+        """Have `described(key, coarse)` called for the images they announce."""
         ...
 
 
 class InProcessRunner:
     """Runs tasks right here: for commands that answer one question and exit."""
 
-    async def submit(self, fn: Callable[..., T], *args: Any, affinity: str | None = None) -> T:
+    size = 1
+
+    async def submit(
+        self, fn: Callable[..., T], *args: Any, affinity: str | None = None, light: bool = False
+    ) -> T:
         return fn(*args)
 
-    async def submit_if_idle(
-        self, fn: Callable[..., Any], *args: Any, affinity: str | None = None
-    ) -> bool:
+    async def submit_if_idle(self, *jobs: Job) -> bool:
         return False  # a one-off command does only what it is asked
 
 
@@ -91,6 +105,12 @@ class ResolvedImage:
     identifier: Identifier
     source: SourceFile
     info: ImageInfo
+
+    @cached_property
+    def last_modified(self) -> tuple[datetime, str]:
+        """The source's mtime in whole seconds, and as an HTTP date."""
+        modified = datetime.fromtimestamp(int(self.source.mtime), UTC)
+        return modified, format_datetime(modified, usegmt=True)
 
     @property
     def key(self) -> str:
@@ -126,8 +146,8 @@ class Derivative:
         """What the derivative is made from, so that a purge of its source finds it."""
         return Group(self.image.identifier.type.name, str(self.image.source.path))
 
-    @property
-    def etag(self) -> str:
+    @cached_property
+    def etag(self) -> str:  # kept: a remembered derivative answers many requests
         return '"' + hashlib.sha256(self.key.encode()).hexdigest()[:40] + '"'
 
 
@@ -155,6 +175,8 @@ class ImageService:
         self._prepared: TTLCache[str, bool] = TTLCache(
             maxsize=_MAX_UNUSED_PREPARED, ttl=_SESSION_SECONDS
         )
+        # Images whose coarse levels another worker decoded ahead (see `_COARSE_SCALE`).
+        self._coarse: TTLCache[str, bool] = TTLCache(maxsize=256, ttl=_SESSION_SECONDS)
         self._preparing: set[asyncio.Future[None]] = set()  # referenced until done
         self._peers: SessionPeers | None = None
         # URL path -> finished bytes: a repeated tile costs one stat(), no parsing, no disk read.
@@ -221,7 +243,7 @@ class ImageService:
         if not first:
             return
         if self._peers is not None:
-            self._peers.announce(image.key)
+            self._peers.announce(image.key, False)
         if self._shared_derivatives is None:
             self._prepare(image)
             return
@@ -238,8 +260,10 @@ class ImageService:
         self._peers = peers
         peers.listen(self._described_elsewhere)
 
-    def _described_elsewhere(self, key: str) -> None:
+    def _described_elsewhere(self, key: str, coarse: bool) -> None:
         self._described[key] = True
+        if coarse:
+            self._coarse[key] = True
 
     async def _from_bundles_or_prepare(self, image: ResolvedImage) -> None:
         """Read the session's bundles from the shared tier now; a node that finds
@@ -251,19 +275,49 @@ class ImageService:
             self._prepare(image)
 
     def _prepare(self, image: ResolvedImage) -> None:
-        if image.info.format == "JPEG" and len(self._prepared) < _MAX_UNUSED_PREPARED:
-            self._prepared[image.key] = True
-            future = asyncio.ensure_future(self._prepare_if_idle(image))
-            self._preparing.add(future)
-            future.add_done_callback(self._prepared_done)
+        if image.info.format != "JPEG" or len(self._prepared) >= _MAX_UNUSED_PREPARED:
+            return
+        path, identity, info = str(image.source.path), image.source.identity, image.info
+        coarse = self._image_pool.size > 1 and info.width * info.height >= _COARSE_MIN_PIXELS
+        # With the coarse levels made elsewhere, this stops at the finest one below them.
+        finest = _COARSE_SCALE // 2 if coarse else None
+        jobs = [Job(prepare, (path, identity, info, finest), affinity=image.key)]
+        if coarse:
+            # Every worker is idle: this goes to another than the one above; its other
+            # tasks are the few coarse tiles (light).
+            coarse_args = (path, identity, info, _COARSE_SCALE)
+            jobs.append(Job(prepare_coarse, coarse_args, affinity=_coarse(image), light=True))
+        # Marked now (undone if skipped): the next info.json counts it, and a tile
+        # that comes before the pool's answer goes where the decode is.
+        self._prepared[image.key] = True
+        if coarse:
+            self._coarse[image.key] = True
+        self._start_preparing(self._prepare_if_idle(image.key, jobs))
 
-    async def _prepare_if_idle(self, image: ResolvedImage) -> None:
-        source = image.source
-        path, identity = str(source.path), source.identity
-        if not await self._image_pool.submit_if_idle(
-            prepare, path, identity, image.info, affinity=image.key
+    async def _prepare_if_idle(self, key: str, jobs: list[Job]) -> None:
+        if not await self._image_pool.submit_if_idle(*jobs):
+            self._prepared.pop(key, None)  # busy workers: nothing started
+            self._coarse.pop(key, None)
+        elif len(jobs) > 1 and self._peers is not None:
+            self._peers.announce(key, True)  # the other fronts route its coarse tiles too
+
+    def _start_preparing(self, work: Awaitable[None]) -> None:
+        future = asyncio.ensure_future(work)
+        self._preparing.add(future)
+        future.add_done_callback(self._prepared_done)
+
+    def _affinity(self, derivative: Derivative) -> str:
+        """One image, one worker: its decoded-image cache is reused; the pages of one
+        document spread over the workers. A session's coarse JPEG tiles go to the
+        worker that decoded them ahead."""
+        image, request = derivative.image, derivative.request
+        if (
+            image.key in self._coarse
+            and request.format == "jpg"
+            and choose_scale(image.info, request) >= _COARSE_SCALE
         ):
-            self._prepared.pop(image.key, None)  # busy workers: nothing started
+            return _coarse(image)
+        return image.key
 
     def _prepared_done(self, future: asyncio.Future[None]) -> None:
         self._preparing.discard(future)
@@ -375,6 +429,8 @@ class ImageService:
 
         session = image.key in self._described
 
+        affinity = self._affinity(derivative)
+
         async def compute() -> bytes:
             if shared is not None:
                 data = await shared.get(
@@ -390,9 +446,8 @@ class ImageService:
                 derivative.request,
                 self._encode_options,
                 session,
-                # One image, one worker: its decoded-image cache is reused. The pages
-                # of one document spread over the workers.
-                affinity=image.key,
+                affinity=affinity,
+                light=affinity != image.key,
             )
             self.renders += 1
             if shared is not None:
@@ -402,3 +457,8 @@ class ImageService:
             return data
 
         return await self._derivatives.get_or_compute(derivative.key, compute, derivative.group)
+
+
+def _coarse(image: ResolvedImage) -> str:
+    """The affinity key of an image's coarse levels decoded ahead."""
+    return image.key + "\x00coarse"

@@ -33,7 +33,7 @@ from iiif_server.worker_process import READY as _READY
 from iiif_server.worker_process import RESULT as _RESULT
 from iiif_server.worker_process import worker_main as _worker_main
 
-__all__ = ["PoolStatus", "WorkerPool", "pickled_task"]
+__all__ = ["Job", "PoolStatus", "WorkerPool", "pickled_task"]
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -42,6 +42,8 @@ logger = logging.getLogger(__name__)
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.1, 5.0
 # Affinity keys remembered; a forgotten key is assigned afresh (its decodes may be lost).
 _MAX_ASSIGNED = 65536
+# Keys asked for within this many seconds count as the work their worker has ahead.
+_IN_USE_SECONDS = 10.0
 # After close()'s grace, how long idle workers get to exit on their own before SIGKILL.
 _EXIT_WAIT = 1.0
 
@@ -79,12 +81,18 @@ class _Worker:
 
 
 @dataclass(eq=False)
+class _Assignment:
+    index: int  # of the worker
+    weight: int  # 1, or 0 for a light key: how much it counts when keys are spread
+    used: float  # when it was last asked for (loop time)
+
+
+@dataclass(eq=False)
 class _Slot:
     index: int
     pending: deque[_Task] = field(default_factory=deque)
     worker: _Worker | None = None
     failures: int = 0  # deaths with no task to blame since the last answer; drives backoff
-    keys: int = 0  # affinity keys assigned to this worker
     respawn: asyncio.TimerHandle | None = None
 
 
@@ -116,8 +124,8 @@ class WorkerPool:
         # Not "fork": the front process has threads and an event loop that a fork would copy.
         self._context = multiprocessing.get_context("spawn")
         self._slots = [_Slot(i) for i in range(size)]
-        # Affinity key -> worker index, least recently used forgotten first.
-        self._assigned: OrderedDict[str, int] = OrderedDict()
+        # Affinity key -> its worker, least recently used first (and forgotten first).
+        self._assigned: OrderedDict[str, _Assignment] = OrderedDict()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._restarts = 0
         self._start_failures = 0
@@ -125,6 +133,7 @@ class WorkerPool:
         self._stopped = False  # close()'s grace is over: no respawns, everything is let go
         self._closed = asyncio.Event()
         self._waiters: set[asyncio.Future[None]] = set()  # coroutines in _until()
+        self._optional: set[asyncio.Future[Any]] = set()  # submit_if_idle()'s, until done
 
     # ---- public API ---------------------------------------------------------
 
@@ -136,33 +145,52 @@ class WorkerPool:
         for slot in self._slots:
             self._spawn(slot)
 
-    async def submit(self, fn: Callable[..., T], *args: Any, affinity: str | None = None) -> T:
+    async def submit(
+        self, fn: Callable[..., T], *args: Any, affinity: str | None = None, light: bool = False
+    ) -> T:
         """Run ``fn(*args)`` in a worker; return its result or raise its error.
 
         ``fn`` must be a module-level function. With ``affinity``, every task
-        with the same key goes to the same worker.
+        with the same key goes to the same worker. A ``light`` key (a few
+        small tasks) is not counted when new keys are spread over the workers.
         """
         payload, label = pickled_task(self.name, fn, args)
-        return cast(T, await self.submit_pickled(payload, label, affinity=affinity))
+        return cast(T, await self.submit_pickled(payload, label, affinity=affinity, light=light))
 
-    async def submit_if_idle(
-        self, fn: Callable[..., Any], *args: Any, affinity: str | None = None
-    ) -> bool:
-        """Run ``fn(*args)`` only if every worker is idle now (optional work); False: skipped."""
+    async def submit_if_idle(self, *jobs: Job) -> bool:
+        """Queue ``jobs`` (optional work) only if every worker is idle now; False: skipped.
+
+        True once they are queued, together (each may take a worker of its own);
+        they run on, their results and errors dropped.
+        """
         if not self.idle():
             return False
-        await self.submit(fn, *args, affinity=affinity)
+        for job in jobs:
+            work = self.submit(job.fn, *job.args, affinity=job.affinity, light=job.light)
+            future = asyncio.ensure_future(work)
+            self._optional.add(future)
+            future.add_done_callback(self._optional_done)
         return True
 
+    def _optional_done(self, future: asyncio.Future[Any]) -> None:
+        self._optional.discard(future)
+        if not future.cancelled():
+            future.exception()  # dropped: optional work
+
     async def submit_pickled(
-        self, payload: bytes | memoryview, label: str, *, affinity: str | None = None
+        self,
+        payload: bytes | memoryview,
+        label: str,
+        *,
+        affinity: str | None = None,
+        light: bool = False,
     ) -> Any:
         """:meth:`submit` of a ``(fn, args)`` pickled already (by a front, see pool_broker)."""
         if self._loop is None:
             raise RuntimeError(f"worker pool {self.name!r} is not started")
         if self._closing:
             raise Unavailable("the server is shutting down")
-        slot = self._choose(affinity)
+        slot = self._choose(affinity, light)
         task = _Task(payload, label, self._loop.create_future())
         slot.pending.append(task)
         self._dispatch(slot)
@@ -294,9 +322,9 @@ class WorkerPool:
 
     # ---- choosing and dispatching ---------------------------------------------
 
-    def _choose(self, affinity: str | None) -> _Slot:
+    def _choose(self, affinity: str | None, light: bool = False) -> _Slot:
         if affinity is not None:
-            slot = self._affine_slot(affinity)
+            slot = self._affine_slot(affinity, 0 if light else 1)
             if len(slot.pending) >= self.max_queue:
                 raise Overloaded("the worker for this image is busy; try again shortly")
             return slot
@@ -305,24 +333,46 @@ class WorkerPool:
             raise Overloaded("all workers are busy; try again shortly")
         return min(open_slots, key=_load)
 
-    def _affine_slot(self, key: str) -> _Slot:
-        """The worker that already has `key`; a new key goes to the least busy worker.
+    def _affine_slot(self, key: str, weight: int) -> _Slot:
+        """The worker that already has `key`; a new key goes to the worker with the
+        least work ahead: its keys in use lately plus the tasks it has now (a
+        light key: the fewest tasks now).
 
         Sticky and balanced: a hash alone can put the four images a gallery opens
-        at once on one worker while the other idles.
+        at once on one worker while the other idles, and the load of the moment
+        alone depends on which of their sessions happens to wait for a tile.
         """
-        index = self._assigned.get(key)
-        if index is None:
-            # Least busy now; among equals, the one holding the fewest keys (and decodes),
-            # even if it is still starting: it will be ready long before a key's last task.
-            index = min(self._slots, key=lambda s: (_load(s)[0], s.keys, s.index)).index
+        now = self._event_loop.time()
+        assigned = self._assigned.get(key)
+        if assigned is None:
+            in_use = self._keys_in_use(now)
+            # Even a worker still starting: it will be ready long before a key's last task.
+            if weight:
+                index = min(
+                    self._slots,
+                    key=lambda s: (in_use[s.index] + _load(s)[0], in_use[s.index], s.index),
+                ).index
+            else:  # a light key's few tasks go where nothing waits now
+                index = min(
+                    self._slots, key=lambda s: (_load(s)[0], in_use[s.index], s.index)
+                ).index
             if len(self._assigned) >= _MAX_ASSIGNED:
-                _, forgotten = self._assigned.popitem(last=False)
-                self._slots[forgotten].keys -= 1
-            self._slots[index].keys += 1
-        self._assigned[key] = index
+                self._assigned.popitem(last=False)
+            assigned = _Assignment(index, weight, now)
+        else:
+            assigned.used = now
+        self._assigned[key] = assigned
         self._assigned.move_to_end(key)
-        return self._slots[index]
+        return self._slots[assigned.index]
+
+    def _keys_in_use(self, now: float) -> list[int]:
+        """Per worker, the weight of its keys asked for in the last `_IN_USE_SECONDS`."""
+        in_use = [0] * self.size
+        for assignment in reversed(self._assigned.values()):  # most recently used first
+            if now - assignment.used > _IN_USE_SECONDS:
+                break
+            in_use[assignment.index] += assignment.weight
+        return in_use
 
     def _dispatch(self, slot: _Slot) -> None:
         worker = slot.worker
@@ -537,6 +587,16 @@ class WorkerPool:
             if not worker.exited:
                 logger.error("pool %s: pid %s will not die", self.name, worker.process.pid)
                 self._event_loop.remove_reader(worker.process.sentinel)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One task of :meth:`WorkerPool.submit_if_idle`: ``fn(*args)`` and how to place it."""
+
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    affinity: str | None = None
+    light: bool = False
 
 
 def pickled_task(

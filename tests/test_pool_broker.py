@@ -23,7 +23,7 @@ from iiif_server.errors import (
 )
 from iiif_server.pool_broker import PoolBroker
 from iiif_server.pool_client import PoolLink, RemotePool
-from iiif_server.workers import WorkerPool
+from iiif_server.workers import Job, WorkerPool
 from tests import worker_tasks as tasks
 from tests.test_workers import run_async
 
@@ -109,15 +109,20 @@ async def test_worker_errors_reach_the_front_with_their_types() -> None:
 
 
 @run_async
-async def test_optional_work_is_skipped_while_a_shared_worker_is_busy() -> None:
+async def test_optional_work_is_skipped_while_a_shared_worker_is_busy(tmp_path: Path) -> None:
+    skipped, done = tmp_path / "skipped", tmp_path / "done"
     async with shared(fronts=2) as pools:
         first, second = pools.fronts
         busy = asyncio.ensure_future(first.submit(tasks.sleep_then_pid, 0.5))
         await until(lambda: pools.local.status().busy == 1)
-        assert not await second.submit_if_idle(tasks.add, 1, 2)  # the other front's task counts
+        # The other front's task counts: the supervisor decides, not a stale flag.
+        assert not await second.submit_if_idle(Job(tasks.touch, (str(skipped),)))
         await busy
         await until(lambda: pools.local.idle())
-        assert await second.submit_if_idle(tasks.add, 1, 2)
+        jobs = [Job(tasks.touch, (str(done),), affinity="a"), Job(tasks.add, (1, 2), light=True)]
+        assert await second.submit_if_idle(*jobs)
+        await until(done.exists)
+    assert not skipped.exists()
 
 
 @run_async
@@ -170,11 +175,13 @@ async def test_a_front_that_goes_away_costs_only_its_own_tasks(tmp_path: Path) -
 @run_async
 async def test_a_front_announces_a_viewers_image_to_the_other_fronts() -> None:
     async with shared(fronts=3) as pools:
-        heard: list[list[str]] = [[], [], []]
+        heard: list[list[tuple[str, bool]]] = [[], [], []]
         for link, notes in zip(pools.links, heard, strict=True):
-            link.listen(notes.append)
-        pools.links[0].announce("big.jpg")
-        await until(lambda: heard[1] == heard[2] == ["big.jpg"])
+            link.listen(lambda key, coarse, notes=notes: notes.append((key, coarse)))
+        pools.links[0].announce("big.jpg", False)
+        pools.links[0].announce("big.jpg", True)
+        expected = [("big.jpg", False), ("big.jpg", True)]
+        await until(lambda: heard[1] == heard[2] == expected)
         assert heard[0] == []  # not told its own news
 
 

@@ -354,3 +354,27 @@ async def test_broadcast_answers_none_for_a_worker_that_dies() -> None:
 
         assert answers.count(None) == 1
         assert len(answers) == 2
+
+
+@run_async
+async def test_new_keys_go_by_the_keys_in_use_and_a_light_key_does_not_count() -> None:
+    """Two sessions started while a short, light task runs go to different workers.
+
+    By the load of the moment alone, both would go to the worker without it.
+    """
+    async with make_pool(size=2) as pool:
+        await pool.wait_ready()
+        light = await started(pool.submit(tasks.sleep_then_pid, 0.3, affinity="coarse", light=True))
+        first = await pool.submit(tasks.pid, affinity="session-1")
+        second = await pool.submit(tasks.pid, affinity="session-2")
+        assert first != second
+        assert second == await light  # behind the light task, with no session of its own
+
+
+@run_async
+async def test_a_light_key_goes_to_the_worker_with_nothing_to_do() -> None:
+    async with make_pool(size=2) as pool:
+        await pool.wait_ready()
+        busy = await started(pool.submit(tasks.sleep_then_pid, 0.3, affinity="session-1"))
+        light = await pool.submit(tasks.pid, affinity="coarse", light=True)
+        assert light != await busy

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
-from email.utils import format_datetime
+from datetime import datetime
 
 from ..config import Settings
 from ..iiif.info import CONTEXT, PROFILE, info_document
@@ -41,8 +40,8 @@ class IIIFHandler(BaseHandler):
         return public_root(self.request, self.config.base_url) + base
 
     def set_last_modified(self, image: ResolvedImage) -> datetime:
-        modified = datetime.fromtimestamp(int(image.source.mtime), UTC)
-        self.set_header("Last-Modified", format_datetime(modified, usegmt=True))
+        modified, text = image.last_modified
+        self.set_header("Last-Modified", text)
         return modified
 
 

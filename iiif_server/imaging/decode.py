@@ -97,6 +97,23 @@ def decode(path: str, info: ImageInfo, scale: int, max_pixels: int) -> Decoded:
         return Decoded(_in_srgb(image, info), actual, pending)
 
 
+def decode_planar(path: str, info: ImageInfo, scale: int, max_pixels: int) -> Decoded:
+    """The served page at `scale` for JPEG tiles: a plain JPEG's planes reduced in the DCT.
+
+    Chroma keeps the source's subsampling at the reduced size, as a 4:2:0
+    JPEG tile stores it anyway. Any other source decodes as `decode` does.
+    """
+    if 1 < scale <= _DCT_SCALES:
+        with (
+            reader.pillow_errors(max_pixels, "the source image cannot be decoded"),
+            Path(path).open("rb") as fp,
+        ):
+            planar = _decode_planes(fp, info, max_pixels, scale)
+        if planar is not None:
+            return planar
+    return decode(path, info, scale, max_pixels)
+
+
 def reduce(decoded: Decoded, factor: int) -> Decoded:
     """A level `factor` times smaller, by box averaging (fast, and exact at the edges)."""
     return Decoded(decoded.image.reduce(factor), decoded.scale * factor, decoded.orientation)
@@ -143,21 +160,26 @@ def in_srgb(image: Image.Image) -> Image.Image:
     return icc.to_srgb(to_working_mode(image), profile)
 
 
-def _decode_planes(fp: BinaryIO, info: ImageInfo, max_pixels: int) -> Decoded | None:
-    """The planes of a plain JPEG at full size, or None for Pillow to decode.
+def _decode_planes(
+    fp: BinaryIO, info: ImageInfo, max_pixels: int, scale: int = 1
+) -> Decoded | None:
+    """The planes of a plain JPEG (reduced `scale` times), or None for Pillow to decode.
 
-    Only full size: libjpeg decodes the chroma of a reduced decode at half the
-    luma's resolution into planes, but at full resolution into RGB (Pillow).
+    `decode` asks for full size only: libjpeg decodes the chroma of a reduced
+    decode at half the luma's resolution into planes, but at full resolution
+    into RGB (Pillow), which a reduced thumbnail shows.
     """
     plain = _plain_jpeg(fp, info, max_pixels)
     if plain is None:
         return None
     data, header = plain
     try:
-        size, buffers = turbojpeg.decode_planes(data, header, spare.take)
+        size, buffers = turbojpeg.decode_planes(
+            data, header, spare.take if scale == 1 else None, scale
+        )
     except turbojpeg.TurboJpegError:
         return None
-    return Decoded(from_buffers(buffers, size, header.sampling), 1, info.orientation)
+    return Decoded(from_buffers(buffers, size, header.sampling), scale, info.orientation)
 
 
 def _plain_jpeg(

@@ -26,9 +26,11 @@ from iiif_server.worker_process import when_idle
 
 __all__ = [
     "EncodeOptions",
+    "choose_scale",
     "configure_worker",
     "decoded_cache_stats",
     "prepare",
+    "prepare_coarse",
     "purge_decoded",
     "render",
 ]
@@ -113,7 +115,7 @@ def render(
             info.width,
             info.height,
         )
-        scale = _choose_scale(info, request)
+        scale = choose_scale(info, request)
         decoded = None
         if scale == 1 and not deep_zoom:
             decoded = _region_alone(worker, path, identity, info, request)
@@ -139,19 +141,41 @@ def render(
         return encode(image, request.format, options)
 
 
-def prepare(path: str, identity: str, info: ImageInfo) -> None:
-    """Decode the source and make its levels down to the coarsest a zoom session cuts.
+def prepare(path: str, identity: str, info: ImageInfo, coarsest: int | None = None) -> None:
+    """Decode the source and make its levels down to `coarsest` (default: the
+    coarsest a zoom session cuts).
 
     What the first tile of a session would do, done when its info.json is asked for.
     """
     worker = _worker
     if worker is None:
         raise RuntimeError("configure_worker() must run in this process before prepare()")
-    coarsest = decode.max_native_scale(info) or _MAX_SCALE
+    coarsest = coarsest or decode.max_native_scale(info) or _MAX_SCALE
     while coarsest > 1 and (info.width // coarsest < 1 or info.height // coarsest < 1):
         coarsest //= 2
     with reader.pillow_errors(worker.max_pixels, "the image could not be decoded"):
         _decoded(worker, path, identity, info, coarsest, False)
+
+
+def prepare_coarse(path: str, identity: str, info: ImageInfo, scale: int) -> None:
+    """Decode the source reduced `scale` times in the DCT and make the coarser levels.
+
+    For the first tiles of a session, which are the coarsest levels: another
+    worker makes them while the full decode that the finer levels need runs
+    in this image's own worker. A reduced decode costs most of a full one
+    (the entropy decoding is the same) but none of its halvings.
+    """
+    worker = _worker
+    if worker is None:
+        raise RuntimeError("configure_worker() must run in this process before prepare_coarse()")
+    key = DecodedKey(path, identity, info.page, scale)
+    with reader.pillow_errors(worker.max_pixels, "the image could not be decoded"):
+        if worker.cache.peek(key) is None:
+            worker.cache.make_room(-(-info.width // scale) * -(-info.height // scale) * 2, key)
+            worker.cache.put(key, decode.decode_planar(path, info, scale, worker.max_pixels))
+        coarsest = decode.max_native_scale(info) or _MAX_SCALE
+        if coarsest > scale:
+            _decoded(worker, path, identity, info, coarsest, False)
 
 
 def _jpeg_of_planes(planes: Planes, turn: int, request: ImageRequest) -> bool:
@@ -196,7 +220,7 @@ def _stored_box(info: ImageInfo, request: ImageRequest, turn: int) -> orientatio
     return orientation.to_stored_box(turn, region, stored)
 
 
-def _choose_scale(info: ImageInfo, request: ImageRequest) -> int:
+def choose_scale(info: ImageInfo, request: ImageRequest) -> int:
     """The largest power of two by which the region can shrink and still fill the output."""
     ratio = min(request.region_w / request.width, request.region_h / request.height)
     limit = decode.max_native_scale(info) or _MAX_SCALE

@@ -46,6 +46,13 @@ class Header:
     planes: int
 
 
+class _ScalingFactor(ctypes.Structure):
+    _fields_ = [("num", ctypes.c_int), ("denom", ctypes.c_int)]
+
+
+_UNSCALED = _ScalingFactor(1, 1)
+
+
 class _Region(ctypes.Structure):
     _fields_ = [("x", ctypes.c_int), ("y", ctypes.c_int), ("w", ctypes.c_int), ("h", ctypes.c_int)]
 
@@ -63,6 +70,7 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "tj3GetErrorStr": (ctypes.c_char_p, [_Handle]),
     "tj3DecompressHeader": (ctypes.c_int, [_Handle, ctypes.c_char_p, ctypes.c_size_t]),
     "tj3SetCroppingRegion": (ctypes.c_int, [_Handle, _Region]),
+    "tj3SetScalingFactor": (ctypes.c_int, [_Handle, _ScalingFactor]),
     "tj3Decompress8": (
         ctypes.c_int,
         [_Handle, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_int, ctypes.c_int],
@@ -190,20 +198,27 @@ def plane_sizes(
 
 
 def decode_planes(
-    data: bytes, header: Header, allocate: Callable[[list[int]], list[bytearray]] | None = None
+    data: bytes,
+    header: Header,
+    allocate: Callable[[list[int]], list[bytearray]] | None = None,
+    scale: int = 1,
 ) -> tuple[tuple[int, int], list[bytearray]]:
-    """The planes of `data` at full size: the size and the planes.
+    """The planes of `data` reduced `scale` times (1, 2, 4 or 8) in the DCT.
 
-    `allocate(lengths)` gives the buffers (default: new ones).
+    Returns the size and the planes. `allocate(lengths)` gives the buffers
+    (default: new ones). A reduced decode keeps the source's sampling: a 4:2:0
+    source gives 4:2:0 planes at the reduced size.
 
     Any warning (a truncated file, say) raises: the caller decides with its
     other decoder what such a file means.
     """
+    if scale not in (1, 2, 4, 8):
+        raise ValueError(f"no DCT scaling by 1/{scale}")
     lib = _lib()
     handle = _handle(_INIT_DECOMPRESS)
     if lib.tj3DecompressHeader(handle, data, len(data)) != 0:
         raise _error(handle)
-    size = (header.width, header.height)
+    size = (-(-header.width // scale), -(-header.height // scale))
     sizes = plane_sizes(*size, header.sampling, header.planes)
     lengths = [width * height for width, height in sizes]
     buffers = allocate(lengths) if allocate else [bytearray(length) for length in lengths]
@@ -211,8 +226,14 @@ def decode_planes(
         *(ctypes.addressof((ctypes.c_char * len(buffer)).from_buffer(buffer)) for buffer in buffers)
     )
     strides = (ctypes.c_int * 3)(*(width for width, _ in sizes))
-    if lib.tj3DecompressToYUVPlanes8(handle, data, len(data), pointers, strides) != 0:
-        raise _error(handle)
+    try:
+        if (
+            lib.tj3SetScalingFactor(handle, _ScalingFactor(1, scale)) != 0
+            or lib.tj3DecompressToYUVPlanes8(handle, data, len(data), pointers, strides) != 0
+        ):
+            raise _error(handle)
+    finally:
+        lib.tj3SetScalingFactor(handle, _UNSCALED)  # the handle serves later decodes
     return size, buffers
 
 

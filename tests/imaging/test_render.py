@@ -1,18 +1,24 @@
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from bench.images import photo_like
 from iiif_server import errors
+from iiif_server.iiif.image import ImageInfo
 from iiif_server.imaging import render as render_module
 from iiif_server.imaging.decoded_cache import DecodedKey
+from iiif_server.imaging.planes import Planes
 from iiif_server.imaging.probe import probe
 from iiif_server.imaging.render import (
     EncodeOptions,
     configure_worker,
     decoded_cache_stats,
+    prepare,
+    prepare_coarse,
     render,
 )
 
@@ -280,3 +286,62 @@ class TestFailures:
         path = save(quadrants(), tmp_path / "q.png")
         with pytest.raises(RuntimeError, match="configure_worker"):
             render_bytes(path)
+
+
+class TestCoarseLevels:
+    """`prepare_coarse`: the first tiles of a session from a decode reduced in the DCT."""
+
+    def test_coarse_tiles_come_from_the_reduced_decode_alone(
+        self, tmp_path: Path, worker: None
+    ) -> None:
+        path = save(photo_like(2400, 1600, seed=7), tmp_path / "photo.jpg", quality=90)
+        info = probe(path, MAX_PIXELS)
+        tiles = [((0, 0, 2400, 1600), (300, 200)), ((0, 0, 2048, 1600), (512, 400))]
+        prepare_coarse(path, "v1", info, 4)
+        cache = render_module._worker.cache  # type: ignore[union-attr]
+        level = cache.peek(DecodedKey(path, "v1", info.page, 4))
+        assert level is not None and isinstance(level.image, Planes)
+        assert level.image.size == (600, 400) and level.image.sampling == (2, 2)
+        misses = decoded_cache_stats()["misses"]
+        coarse = [render_tile(path, info, region, size) for region, size in tiles]
+        assert decoded_cache_stats()["misses"] == misses  # every tile found its level
+        assert cache.peek(DecodedKey(path, "v1", info.page, 1)) is None  # no full decode
+
+        configure_worker(256 << 20, MAX_PIXELS)  # a fresh worker cuts them from the whole
+        prepare(path, "v1", info)
+        whole = [render_tile(path, info, region, size) for region, size in tiles]
+        with Image.open(path) as source:
+            full = source.convert("RGB")
+        for (region, size), ours, reference in zip(tiles, coarse, whole, strict=True):
+            exact = full.crop(region).resize(size, Image.Resampling.LANCZOS)
+            assert psnr(ours, exact) >= psnr(reference, exact) - 0.3  # as faithful
+
+    def test_the_whole_decode_then_stops_above_the_coarse_levels(
+        self, tmp_path: Path, worker: None
+    ) -> None:
+        path = save(photo_like(1600, 1200, seed=8), tmp_path / "photo.jpg")
+        info = probe(path, MAX_PIXELS)
+        prepare(path, "v1", info, 2)
+        cache = render_module._worker.cache  # type: ignore[union-attr]
+        scales = {scale for scale in (1, 2, 4, 8) if cache.peek(DecodedKey(path, "v1", 0, scale))}
+        assert scales == {1, 2}
+
+    def test_a_source_without_planes_is_decoded_by_pillow_at_that_level(
+        self, tmp_path: Path, worker: None
+    ) -> None:
+        path = save(photo_like(800, 600, seed=9).convert("CMYK"), tmp_path / "cmyk.jpg")
+        info = probe(path, MAX_PIXELS)
+        prepare_coarse(path, "v1", info, 4)
+        level = render_module._worker.cache.peek(  # type: ignore[union-attr]
+            DecodedKey(path, "v1", info.page, 4)
+        )
+        assert level is not None and level.scale == 4 and not isinstance(level.image, Planes)
+
+
+def render_tile(
+    path: str, info: ImageInfo, region: tuple[int, int, int, int], size: tuple[int, int]
+) -> Image.Image:
+    """A JPEG tile of a zoom session, decoded."""
+    job = request(info, region, size, fmt="jpg")
+    tile = render(path, "v1", info, job, EncodeOptions(), deep_zoom=True)
+    return Image.open(io.BytesIO(tile)).convert("RGB")

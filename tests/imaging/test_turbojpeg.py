@@ -111,3 +111,32 @@ def test_switching_settings_back_and_forth_keeps_the_output_right() -> None:
         for on in (False, True, False, True)
     ]
     assert pixels == [pixels[0]] * 4
+
+
+@pytest.mark.parametrize("scale", [2, 4, 8])
+def test_a_reduced_planar_decode_matches_the_reduced_decode_pillow_makes(scale: int) -> None:
+    data = jpeg(photo_like(803, 597, seed=3))  # 4:2:0, odd sizes
+    size, buffers = turbojpeg.decode_planes(data, turbojpeg.read_header(data), scale=scale)
+    assert size == (-(-803 // scale), -(-597 // scale))
+    (luma_w, luma_h), chroma, _ = turbojpeg.plane_sizes(*size, (2, 2), 3)
+    assert [len(buffer) for buffer in buffers] == [luma_w * luma_h, *[chroma[0] * chroma[1]] * 2]
+    luma = Image.frombuffer("L", (luma_w, luma_h), bytes(buffers[0]), "raw", "L", 0, 1)
+    drafted = Image.open(io.BytesIO(data))
+    drafted.draft("RGB", (803 // scale, 597 // scale))
+    expected = drafted.convert("YCbCr").getchannel(0)
+    assert expected.size == size
+    assert psnr(luma.crop((0, 0, *size)).convert("RGB"), expected.convert("RGB")) >= 45
+
+
+def test_a_full_decode_after_a_reduced_one_is_full_size() -> None:
+    """The scaling factor is per handle: a reduced decode must not shrink the next one."""
+    data = jpeg(photo_like(320, 240, seed=4))
+    header = turbojpeg.read_header(data)
+    assert turbojpeg.decode_planes(data, header, scale=4)[0] == (80, 60)
+    assert turbojpeg.decode_planes(data, header)[0] == (320, 240)
+
+
+def test_a_scale_the_dct_cannot_make_is_refused() -> None:
+    data = jpeg(photo_like(64, 48, seed=5))
+    with pytest.raises(ValueError, match="1/3"):
+        turbojpeg.decode_planes(data, turbojpeg.read_header(data), scale=3)
