@@ -62,6 +62,9 @@ class PoolBroker:
                     message = await frames.read(reader)
                 except (asyncio.IncompleteReadError, ConnectionError):
                     return  # the front exited
+                except Exception:
+                    logger.exception("pool broker: unreadable message; dropping that front")
+                    return
                 if message[0] == frames.CANCEL:
                     waiting = work.get(message[1])
                     if waiting is not None:

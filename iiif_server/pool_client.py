@@ -109,6 +109,8 @@ class PoolLink:
                     answer.set_result((outcome, value))
         except (asyncio.IncompleteReadError, OSError) as error:
             logger.error("lost the worker pools of the supervisor (%s)", type(error).__name__)
+        except Exception:
+            logger.exception("unreadable message from the supervisor: its pools are dropped")
         except asyncio.CancelledError:
             why = "the server is shutting down"
             raise
