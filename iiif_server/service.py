@@ -287,19 +287,21 @@ class ImageService:
             # tasks are the few coarse tiles (light).
             coarse_args = (path, identity, info, _COARSE_SCALE)
             jobs.append(Job(prepare_coarse, coarse_args, affinity=_coarse(image), light=True))
-        # Marked now (undone if skipped): the next info.json counts it, and a tile
-        # that comes before the pool's answer goes where the decode is.
+        # Marked now (undone if skipped): the next info.json counts it.
         self._prepared[image.key] = True
-        if coarse:
-            self._coarse[image.key] = True
         self._start_preparing(self._prepare_if_idle(image.key, jobs))
 
     async def _prepare_if_idle(self, key: str, jobs: list[Job]) -> None:
         if not await self._image_pool.submit_if_idle(*jobs):
             self._prepared.pop(key, None)  # busy workers: nothing started
-            self._coarse.pop(key, None)
-        elif len(jobs) > 1 and self._peers is not None:
-            self._peers.announce(key, True)  # the other fronts route its coarse tiles too
+            return
+        if len(jobs) > 1:
+            # Only now: a coarse tile routed to the coarse worker before the pool took
+            # the jobs (the pools may be another process's) would decode the whole there.
+            # One that came meanwhile went to the image's own worker, behind its decode.
+            self._coarse[key] = True
+            if self._peers is not None:
+                self._peers.announce(key, True)  # the other fronts route its coarse tiles too
 
     def _start_preparing(self, work: Awaitable[None]) -> None:
         future = asyncio.ensure_future(work)

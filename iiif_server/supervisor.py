@@ -11,8 +11,10 @@ drain first, then the pools stop, so `docker stop` still finishes every request.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import multiprocessing
+import os
 import signal
 import socket
 import time
@@ -28,17 +30,36 @@ from .workers import WorkerPool
 logger = logging.getLogger(__name__)
 # A child that keeps dying is restarted at most this often.
 _RESTART_DELAY = 1.0
+# prctl(2): the signal a process gets when its parent dies.
+_PR_SET_PDEATHSIG = 1
 # How often the parent looks for a front that exited.
 _WATCH_EVERY = 0.2
 # How old the shared pools' metrics may be (a front's own are as old: metrics.collect).
 _COUNT_EVERY = 2.0
 
 
-def _child_main(settings: Settings, log_level: str, pools: socket.socket) -> None:
+def _child_main(settings: Settings, log_level: str, pools: socket.socket, parent: int) -> None:
     from .cli import configure_logging, serve
 
+    _stop_with_parent(parent)
     configure_logging(log_level, settings.log_format)
     asyncio.run(serve(settings, reuse_port=True, pools=pools))
+
+
+def _stop_with_parent(parent: int) -> None:
+    """Have the kernel send this front SIGTERM when the supervisor dies (Linux).
+
+    Killed outright (OOM, SIGKILL), the supervisor cannot pass the signal on:
+    without this its fronts would keep the port and answer 503 for every image,
+    next to a restarted server. With it they drain and exit like on `docker stop`.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        return  # not Linux: a front that loses the pools still answers 503
+    if os.getppid() != parent:  # it died before the call
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def run(settings: Settings, count: int) -> int:
@@ -62,7 +83,7 @@ class _Fronts:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         child = self._context.Process(
             target=_child_main,
-            args=(self._settings, self._settings.log_level, theirs),
+            args=(self._settings, self._settings.log_level, theirs, os.getpid()),
             name=f"iiif-front-{index}",
         )
         try:

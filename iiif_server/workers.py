@@ -160,14 +160,16 @@ class WorkerPool:
     async def submit_if_idle(self, *jobs: Job) -> bool:
         """Queue ``jobs`` (optional work) only if every worker is idle now; False: skipped.
 
-        True once they are queued, together (each may take a worker of its own);
-        they run on, their results and errors dropped.
+        True once they are queued, together (each may take a worker of its own),
+        before any task submitted after this call; they run on, their results
+        and errors dropped.
         """
         if not self.idle():
             return False
         for job in jobs:
-            work = self.submit(job.fn, *job.args, affinity=job.affinity, light=job.light)
-            future = asyncio.ensure_future(work)
+            payload, label = pickled_task(self.name, job.fn, job.args)
+            slot, task = self._enqueue(payload, label, job.affinity, job.light)
+            future = asyncio.ensure_future(self._outcome(slot, task))
             self._optional.add(future)
             future.add_done_callback(self._optional_done)
         return True
@@ -186,6 +188,13 @@ class WorkerPool:
         light: bool = False,
     ) -> Any:
         """:meth:`submit` of a ``(fn, args)`` pickled already (by a front, see pool_broker)."""
+        slot, task = self._enqueue(payload, label, affinity, light)
+        return await self._outcome(slot, task)
+
+    def _enqueue(
+        self, payload: bytes | memoryview, label: str, affinity: str | None, light: bool
+    ) -> tuple[_Slot, _Task]:
+        """Queue a task for its worker now (in the order of the calls)."""
         if self._loop is None:
             raise RuntimeError(f"worker pool {self.name!r} is not started")
         if self._closing:
@@ -194,6 +203,9 @@ class WorkerPool:
         task = _Task(payload, label, self._loop.create_future())
         slot.pending.append(task)
         self._dispatch(slot)
+        return slot, task
+
+    async def _outcome(self, slot: _Slot, task: _Task) -> Any:
         try:
             return await task.future
         except asyncio.CancelledError:

@@ -17,6 +17,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPResponse
 from iiif_server.app import Server
 from iiif_server.config import Settings
 from iiif_server.imaging.render import decoded_cache_stats
+from iiif_server.workers import Job
 from tests.conftest import make_settings
 
 pytestmark = pytest.mark.gen_test(timeout=60)
@@ -214,14 +215,27 @@ async def test_an_info_json_marks_a_zoom_session_for_the_renderer(
 def record_submits(pool: Any, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The names of the functions submitted to `pool` from now on."""
     names: list[str] = []
-    submit = pool.submit
+    record(pool, monkeypatch, lambda name, _: names.append(name))
+    return names
+
+
+def record(pool: Any, monkeypatch: pytest.MonkeyPatch, note: Callable[[str, str], None]) -> None:
+    """`note(function name, affinity key)` for each task submitted to `pool` from now on,
+    decodes ahead (`submit_if_idle`) included once the pool took them."""
+    submit, submit_if_idle = pool.submit, pool.submit_if_idle
 
     async def recording(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        names.append(fn.__name__)
+        note(fn.__name__, kwargs.get("affinity") or "")
         return await submit(fn, *args, **kwargs)
 
+    async def recording_if_idle(*jobs: Job) -> bool:
+        taken: bool = await submit_if_idle(*jobs)
+        for job in jobs if taken else ():
+            note(job.fn.__name__, job.affinity or "")
+        return taken
+
     monkeypatch.setattr(pool, "submit", recording)
-    return names
+    monkeypatch.setattr(pool, "submit_if_idle", recording_if_idle)
 
 
 async def test_info_json_of_a_jpeg_starts_its_decode_when_the_workers_are_idle(
@@ -266,13 +280,7 @@ async def test_a_harvester_of_info_json_starts_few_decodes(
 def record_affinities(pool: Any, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
     """(function name, affinity key) of each task submitted to `pool` from now on."""
     calls: list[tuple[str, str]] = []
-    submit = pool.submit
-
-    async def recording(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        calls.append((fn.__name__, kwargs.get("affinity", "")))
-        return await submit(fn, *args, **kwargs)
-
-    monkeypatch.setattr(pool, "submit", recording)
+    record(pool, monkeypatch, lambda name, key: calls.append((name, key)))
     return calls
 
 

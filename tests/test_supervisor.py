@@ -143,3 +143,25 @@ def test_a_killed_front_is_replaced_and_sigterm_stops_every_process(tmp_path: Pa
     log = server.log.read_text()
     assert re.search(r"front process \d+ exited \(-9\); restarting", log)
     assert "Traceback" not in log
+
+
+def test_fronts_stop_when_the_supervisor_is_killed(tmp_path: Path) -> None:
+    """No orphan keeps the port: a restarted server would share it with fronts
+    that have no pools left."""
+    make_source(tmp_path)
+    with live_server(tmp_path, env=ENV) as server:
+        fronts = wait_for_fronts(server, 2)
+        everything = descendants(server.process.pid)
+        assert everything > fronts
+        server.process.kill()
+        server.process.wait(timeout=10)
+        deadline = time.monotonic() + 30
+        while any(alive(pid) for pid in everything) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [pid for pid in everything if alive(pid)]
+        try:
+            server.get("/health")
+        except OSError:
+            pass  # nothing listens any more
+        else:
+            raise AssertionError("a front still answers after its supervisor died")

@@ -24,7 +24,7 @@ from iiif_server.errors import (
     Unavailable,
     WorkerFailed,
 )
-from iiif_server.workers import WorkerPool
+from iiif_server.workers import Job, WorkerPool
 from tests import worker_tasks as tasks
 
 
@@ -378,3 +378,20 @@ async def test_a_light_key_goes_to_the_worker_with_nothing_to_do() -> None:
         busy = await started(pool.submit(tasks.sleep_then_pid, 0.3, affinity="session-1"))
         light = await pool.submit(tasks.pid, affinity="coarse", light=True)
         assert light != await busy
+
+
+@run_async
+async def test_optional_jobs_taken_are_queued_before_tasks_submitted_after(tmp_path: Path) -> None:
+    """A tile asked for right after a decode ahead was taken waits behind it, on its worker.
+
+    (With the pools in another process, the tile's request may be read before the
+    jobs are queued.)
+    """
+    first, second = tmp_path / "first", tmp_path / "second"
+    async with make_pool(size=1) as pool:
+        await pool.wait_ready()
+        taken = asyncio.ensure_future(pool.submit_if_idle(Job(tasks.touch, (str(first),), "k")))
+        later = asyncio.ensure_future(pool.submit(tasks.touch, str(second), affinity="k"))
+        assert await taken
+        await later
+    assert first.stat().st_mtime_ns <= second.stat().st_mtime_ns
