@@ -102,8 +102,10 @@ class PoolBroker:
     async def _run(self, message: tuple[Any, ...], writer: asyncio.StreamWriter) -> tuple[str, Any]:
         kind, pool = message[0], self._pools[message[2]]
         if kind == frames.SUBMIT:
-            _, _, _, payload, label, affinity, light = message
-            answer = await pool.submit_pickled(payload, label, affinity=affinity, light=light)
+            _, _, _, payload, label, affinity, light, prefer = message
+            answer = await pool.submit_pickled(
+                payload, label, affinity=affinity, light=light, prefer=prefer
+            )
             return frames.RESULT, answer
         if kind == frames.IF_IDLE:
             # Optional and small (decodes ahead): unpickled here to reuse the pool's own rule.

@@ -41,7 +41,7 @@ class PoolLink:
         self._users = 0
         self.lost: str | None = None  # why requests fail now
         self.snapshot: dict[str, tuple[PoolStatus, list[int]]] = {}
-        self._listener: Callable[[str, bool], None] | None = None
+        self._listener: Callable[[str], None] | None = None
 
     def start(self) -> None:
         """Connect, once for all its pools; call from within the running event loop."""
@@ -56,13 +56,13 @@ class PoolLink:
             self._lose("the server is shutting down")
             await cancel_and_wait(self._reading)
 
-    def announce(self, key: str, coarse: bool) -> None:
+    def announce(self, key: str) -> None:
         """Tell the other fronts that a viewer described image `key` here (`SessionPeers`)."""
         if self.lost is None and self._writer is not None and not self._writer.is_closing():
-            self._writer.write(frames.encode((frames.DESCRIBED, key, coarse)))
+            self._writer.write(frames.encode((frames.DESCRIBED, key)))
 
-    def listen(self, described: Callable[[str, bool], None]) -> None:
-        """Have `described(key, coarse)` called for the images other fronts announce."""
+    def listen(self, described: Callable[[str], None]) -> None:
+        """Have `described(key)` called for the images other fronts announce."""
         self._listener = described
 
     async def request(self, kind: str, *fields: Any) -> tuple[str, Any]:
@@ -101,7 +101,7 @@ class PoolLink:
                     continue
                 if message[0] == frames.DESCRIBED:
                     if self._listener is not None:
-                        self._listener(message[1], message[2])
+                        self._listener(message[1])
                     continue
                 _, request_id, outcome, value = message
                 answer = self._pending.get(request_id)
@@ -155,10 +155,15 @@ class RemotePool:
         self._link.start()
 
     async def submit(
-        self, fn: Callable[..., T], *args: Any, affinity: str | None = None, light: bool = False
+        self,
+        fn: Callable[..., T],
+        *args: Any,
+        affinity: str | None = None,
+        light: bool = False,
+        prefer: str | None = None,
     ) -> T:
         payload, label = pickled_task(self.name, fn, args)
-        _, value = await self._call(frames.SUBMIT, bytes(payload), label, affinity, light)
+        _, value = await self._call(frames.SUBMIT, bytes(payload), label, affinity, light, prefer)
         return cast(T, value)
 
     async def submit_if_idle(self, *jobs: Job) -> bool:

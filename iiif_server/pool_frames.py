@@ -4,15 +4,15 @@ One stream per front (a socket pair: nothing to connect to from outside); each
 message is an 8-byte length and a pickled tuple. Both ends only pickle what they
 made themselves or got from their own workers.
 
-    front -> supervisor   (SUBMIT, id, pool, payload, label, affinity, light)
+    front -> supervisor   (SUBMIT, id, pool, payload, label, affinity, light, prefer)
                           (IF_IDLE, id, pool, [(payload, affinity, light), ...])
                           (BROADCAST, id, pool, payload)
                           (READY, id, pool)
                           (CANCEL, id)            the caller gave up: drop it if it waits
-                          (DESCRIBED, key, coarse)   a viewer asked for this image's info.json
+                          (DESCRIBED, key)        a viewer asked for this image's info.json
     supervisor -> front   (ANSWER, id, outcome, value)   outcome: RESULT, ERROR, SKIPPED
                           (STATUS, {pool: (PoolStatus, pids)})   a snapshot, now and then
-                          (DESCRIBED, key, coarse)   another front's viewer: the session's
+                          (DESCRIBED, key)        another front's viewer: the session's
                                                      tiles may come here (connections spread)
 """
 

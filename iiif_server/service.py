@@ -62,7 +62,12 @@ class TaskRunner(Protocol):
     size: int  # workers that can run tasks at once
 
     async def submit(
-        self, fn: Callable[..., T], *args: Any, affinity: str | None = None, light: bool = False
+        self,
+        fn: Callable[..., T],
+        *args: Any,
+        affinity: str | None = None,
+        light: bool = False,
+        prefer: str | None = None,
     ) -> T: ...
 
     async def submit_if_idle(self, *jobs: Job) -> bool:
@@ -76,13 +81,12 @@ class TaskRunner(Protocol):
 class SessionPeers(Protocol):
     """The other front processes (`processes` > 1), which one viewer's connections reach too."""
 
-    def announce(self, key: str, coarse: bool) -> None:
-        """Tell them a viewer asked for the info.json of image `key` here (`coarse`: and
-        another worker decodes its coarse levels ahead)."""
+    def announce(self, key: str) -> None:
+        """Tell them a viewer asked for the info.json of image `key` here."""
         ...
 
-    def listen(self, described: Callable[[str, bool], None]) -> None:
-        """Have `described(key, coarse)` called for the images they announce."""
+    def listen(self, described: Callable[[str], None]) -> None:
+        """Have `described(key)` called for the images they announce."""
         ...
 
 
@@ -92,7 +96,12 @@ class InProcessRunner:
     size = 1
 
     async def submit(
-        self, fn: Callable[..., T], *args: Any, affinity: str | None = None, light: bool = False
+        self,
+        fn: Callable[..., T],
+        *args: Any,
+        affinity: str | None = None,
+        light: bool = False,
+        prefer: str | None = None,
     ) -> T:
         return fn(*args)
 
@@ -175,8 +184,6 @@ class ImageService:
         self._prepared: TTLCache[str, bool] = TTLCache(
             maxsize=_MAX_UNUSED_PREPARED, ttl=_SESSION_SECONDS
         )
-        # Images whose coarse levels another worker decoded ahead (see `_COARSE_SCALE`).
-        self._coarse: TTLCache[str, bool] = TTLCache(maxsize=256, ttl=_SESSION_SECONDS)
         self._preparing: set[asyncio.Future[None]] = set()  # referenced until done
         self._peers: SessionPeers | None = None
         # URL path -> finished bytes: a repeated tile costs one stat(), no parsing, no disk read.
@@ -243,7 +250,7 @@ class ImageService:
         if not first:
             return
         if self._peers is not None:
-            self._peers.announce(image.key, False)
+            self._peers.announce(image.key)
         if self._shared_derivatives is None:
             self._prepare(image)
             return
@@ -260,10 +267,8 @@ class ImageService:
         self._peers = peers
         peers.listen(self._described_elsewhere)
 
-    def _described_elsewhere(self, key: str, coarse: bool) -> None:
+    def _described_elsewhere(self, key: str) -> None:
         self._described[key] = True
-        if coarse:
-            self._coarse[key] = True
 
     async def _from_bundles_or_prepare(self, image: ResolvedImage) -> None:
         """Read the session's bundles from the shared tier now; a node that finds
@@ -294,32 +299,19 @@ class ImageService:
     async def _prepare_if_idle(self, key: str, jobs: list[Job]) -> None:
         if not await self._image_pool.submit_if_idle(*jobs):
             self._prepared.pop(key, None)  # busy workers: nothing started
-            return
-        if len(jobs) > 1:
-            # Only now: a coarse tile routed to the coarse worker before the pool took
-            # the jobs (the pools may be another process's) would decode the whole there.
-            # One that came meanwhile went to the image's own worker, behind its decode.
-            self._coarse[key] = True
-            if self._peers is not None:
-                self._peers.announce(key, True)  # the other fronts route its coarse tiles too
 
     def _start_preparing(self, work: Awaitable[None]) -> None:
         future = asyncio.ensure_future(work)
         self._preparing.add(future)
         future.add_done_callback(self._prepared_done)
 
-    def _affinity(self, derivative: Derivative) -> str:
-        """One image, one worker: its decoded-image cache is reused; the pages of one
-        document spread over the workers. A session's coarse JPEG tiles go to the
-        worker that decoded them ahead."""
+    def _preferred(self, derivative: Derivative) -> str | None:
+        """For a session's coarse JPEG tiles, the worker that decoded them ahead: the
+        pool sends them there if it took that decode (it knows; fronts may not yet)."""
         image, request = derivative.image, derivative.request
-        if (
-            image.key in self._coarse
-            and request.format == "jpg"
-            and choose_scale(image.info, request) >= _COARSE_SCALE
-        ):
+        if request.format == "jpg" and choose_scale(image.info, request) >= _COARSE_SCALE:
             return _coarse(image)
-        return image.key
+        return None
 
     def _prepared_done(self, future: asyncio.Future[None]) -> None:
         self._preparing.discard(future)
@@ -431,8 +423,6 @@ class ImageService:
 
         session = image.key in self._described
 
-        affinity = self._affinity(derivative)
-
         async def compute() -> bytes:
             if shared is not None:
                 data = await shared.get(
@@ -448,8 +438,10 @@ class ImageService:
                 derivative.request,
                 self._encode_options,
                 session,
-                affinity=affinity,
-                light=affinity != image.key,
+                # One image, one worker: its decoded-image cache is reused; the
+                # pages of one document spread over the workers.
+                affinity=image.key,
+                prefer=self._preferred(derivative),
             )
             self.renders += 1
             if shared is not None:

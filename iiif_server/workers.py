@@ -44,6 +44,8 @@ _BACKOFF_FIRST, _BACKOFF_MAX = 0.1, 5.0
 _MAX_ASSIGNED = 65536
 # Keys asked for within this many seconds count as the work their worker has ahead.
 _IN_USE_SECONDS = 10.0
+# A preferred key stands in for a task's own while it was used this lately.
+_PREFERRED_SECONDS = 60.0
 # After close()'s grace, how long idle workers get to exit on their own before SIGKILL.
 _EXIT_WAIT = 1.0
 
@@ -146,16 +148,28 @@ class WorkerPool:
             self._spawn(slot)
 
     async def submit(
-        self, fn: Callable[..., T], *args: Any, affinity: str | None = None, light: bool = False
+        self,
+        fn: Callable[..., T],
+        *args: Any,
+        affinity: str | None = None,
+        light: bool = False,
+        prefer: str | None = None,
     ) -> T:
         """Run ``fn(*args)`` in a worker; return its result or raise its error.
 
         ``fn`` must be a module-level function. With ``affinity``, every task
         with the same key goes to the same worker. A ``light`` key (a few
         small tasks) is not counted when new keys are spread over the workers.
+        ``prefer``: a key to use instead of ``affinity`` if a task of it was
+        queued lately (a decode ahead that made what this task needs).
         """
         payload, label = pickled_task(self.name, fn, args)
-        return cast(T, await self.submit_pickled(payload, label, affinity=affinity, light=light))
+        return cast(
+            T,
+            await self.submit_pickled(
+                payload, label, affinity=affinity, light=light, prefer=prefer
+            ),
+        )
 
     async def submit_if_idle(self, *jobs: Job) -> bool:
         """Queue ``jobs`` (optional work) only if every worker is idle now; False: skipped.
@@ -186,19 +200,29 @@ class WorkerPool:
         *,
         affinity: str | None = None,
         light: bool = False,
+        prefer: str | None = None,
     ) -> Any:
         """:meth:`submit` of a ``(fn, args)`` pickled already (by a front, see pool_broker)."""
-        slot, task = self._enqueue(payload, label, affinity, light)
+        slot, task = self._enqueue(payload, label, affinity, light, prefer)
         return await self._outcome(slot, task)
 
     def _enqueue(
-        self, payload: bytes | memoryview, label: str, affinity: str | None, light: bool
+        self,
+        payload: bytes | memoryview,
+        label: str,
+        affinity: str | None,
+        light: bool,
+        prefer: str | None = None,
     ) -> tuple[_Slot, _Task]:
         """Queue a task for its worker now (in the order of the calls)."""
         if self._loop is None:
             raise RuntimeError(f"worker pool {self.name!r} is not started")
         if self._closing:
             raise Unavailable("the server is shutting down")
+        if prefer is not None:
+            held = self._assigned.get(prefer)
+            if held is not None and self._loop.time() - held.used <= _PREFERRED_SECONDS:
+                affinity, light = prefer, held.weight == 0
         slot = self._choose(affinity, light)
         task = _Task(payload, label, self._loop.create_future())
         slot.pending.append(task)

@@ -175,13 +175,12 @@ async def test_a_front_that_goes_away_costs_only_its_own_tasks(tmp_path: Path) -
 @run_async
 async def test_a_front_announces_a_viewers_image_to_the_other_fronts() -> None:
     async with shared(fronts=3) as pools:
-        heard: list[list[tuple[str, bool]]] = [[], [], []]
+        heard: list[list[str]] = [[], [], []]
         for link, notes in zip(pools.links, heard, strict=True):
-            link.listen(lambda key, coarse, notes=notes: notes.append((key, coarse)))
-        pools.links[0].announce("big.jpg", False)
-        pools.links[0].announce("big.jpg", True)
-        expected = [("big.jpg", False), ("big.jpg", True)]
-        await until(lambda: heard[1] == heard[2] == expected)
+            link.listen(notes.append)
+        pools.links[0].announce("big.jpg")
+        pools.links[0].announce("small.jpg")
+        await until(lambda: heard[1] == heard[2] == ["big.jpg", "small.jpg"])
         assert heard[0] == []  # not told its own news
 
 

@@ -215,23 +215,25 @@ async def test_an_info_json_marks_a_zoom_session_for_the_renderer(
 def record_submits(pool: Any, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The names of the functions submitted to `pool` from now on."""
     names: list[str] = []
-    record(pool, monkeypatch, lambda name, _: names.append(name))
+    record(pool, monkeypatch, lambda name, *_: names.append(name))
     return names
 
 
-def record(pool: Any, monkeypatch: pytest.MonkeyPatch, note: Callable[[str, str], None]) -> None:
-    """`note(function name, affinity key)` for each task submitted to `pool` from now on,
-    decodes ahead (`submit_if_idle`) included once the pool took them."""
+def record(
+    pool: Any, monkeypatch: pytest.MonkeyPatch, note: Callable[[str, str, str], None]
+) -> None:
+    """`note(function name, affinity key, preferred key)` for each task submitted to
+    `pool` from now on, decodes ahead (`submit_if_idle`) included once the pool took them."""
     submit, submit_if_idle = pool.submit, pool.submit_if_idle
 
     async def recording(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        note(fn.__name__, kwargs.get("affinity") or "")
+        note(fn.__name__, kwargs.get("affinity") or "", kwargs.get("prefer") or "")
         return await submit(fn, *args, **kwargs)
 
     async def recording_if_idle(*jobs: Job) -> bool:
         taken: bool = await submit_if_idle(*jobs)
         for job in jobs if taken else ():
-            note(job.fn.__name__, job.affinity or "")
+            note(job.fn.__name__, job.affinity or "", "")
         return taken
 
     monkeypatch.setattr(pool, "submit", recording)
@@ -277,10 +279,10 @@ async def test_a_harvester_of_info_json_starts_few_decodes(
     assert submitted == ["prepare"] * 4 + ["render", "prepare"]
 
 
-def record_affinities(pool: Any, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
-    """(function name, affinity key) of each task submitted to `pool` from now on."""
-    calls: list[tuple[str, str]] = []
-    record(pool, monkeypatch, lambda name, key: calls.append((name, key)))
+def record_affinities(pool: Any, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
+    """(function name, affinity key, preferred key) of each task submitted to `pool`."""
+    calls: list[tuple[str, str, str]] = []
+    record(pool, monkeypatch, lambda *call: calls.append(call))
     return calls
 
 
@@ -292,21 +294,24 @@ async def test_a_second_idle_worker_makes_the_first_tiles_of_a_big_jpeg(
     calls = record_affinities(server.image_pool, monkeypatch)
     assert (await get(http_client, base_url, "/iiif/3/big/info.json")).code == 200
     await wait_for(lambda: server.image_pool.idle())
-    assert [name for name, _ in calls] == ["prepare", "prepare_coarse"]
-    whole, coarse = (key for _, key in calls)
+    assert [name for name, *_ in calls] == ["prepare", "prepare_coarse"]
+    (_, whole, _), (_, coarse, _) = calls
     assert whole != coarse
-    stats = await server.image_pool.broadcast(decoded_cache_stats)
-    assert all(answer and answer["entries"] for answer in stats)  # both workers decoded
     tiles = {
         "/iiif/3/big/full/375,/0/default.jpg": coarse,  # the first tiles: coarse levels
         "/iiif/3/big/0,0,2048,2048/512,/0/default.jpg": coarse,
-        "/iiif/3/big/0,0,1024,1024/512,/0/default.jpg": whole,  # finer: the whole decode
-        "/iiif/3/big/0,0,512,512/512,/0/default.jpg": whole,
-        "/iiif/3/big/full/375,/0/default.png": whole,  # not a JPEG of the planes
+        "/iiif/3/big/0,0,1024,1024/512,/0/default.jpg": "",  # finer: the whole decode
+        "/iiif/3/big/0,0,512,512/512,/0/default.jpg": "",
+        "/iiif/3/big/full/375,/0/default.png": "",  # not a JPEG of the planes
     }
-    for path, key in tiles.items():
+    for path, preferred in tiles.items():
         assert (await get(http_client, base_url, path)).code == 200
-        assert calls[-1] == ("render", key), path
+        assert calls[-1] == ("render", whole, preferred), path
+    # The coarse tiles were cut where the coarse levels are: that worker decoded nothing
+    # whole (3000x3000 4:2:0 planes take 13.5 MB).
+    stats = await server.image_pool.broadcast(decoded_cache_stats)
+    held = sorted(answer["bytes"] for answer in stats if answer)
+    assert len(held) == 2 and 0 < held[0] < 2_000_000 < 13_000_000 < held[1]
 
 
 async def test_one_worker_decodes_ahead_alone(
@@ -316,7 +321,7 @@ async def test_one_worker_decodes_ahead_alone(
     calls = record_affinities(server.image_pool, monkeypatch)
     assert (await get(http_client, base_url, "/iiif/3/big/info.json")).code == 200
     await wait_for(lambda: server.image_pool.idle())
-    assert [name for name, _ in calls] == ["prepare"]
+    assert [name for name, *_ in calls] == ["prepare"]
     assert (await get(http_client, base_url, "/iiif/3/big/full/375,/0/default.jpg")).code == 200
     assert calls[-1][1] == calls[0][1]
 
@@ -325,13 +330,13 @@ class Peers:
     """The other fronts, as `ImageService.share_sessions` sees them."""
 
     def __init__(self) -> None:
-        self.announced: list[tuple[str, bool]] = []
-        self.listener: Callable[[str, bool], None] | None = None
+        self.announced: list[str] = []
+        self.listener: Callable[[str], None] | None = None
 
-    def announce(self, key: str, coarse: bool) -> None:
-        self.announced.append((key, coarse))
+    def announce(self, key: str) -> None:
+        self.announced.append(key)
 
-    def listen(self, described: Callable[[str, bool], None]) -> None:
+    def listen(self, described: Callable[[str], None]) -> None:
         self.listener = described
 
 
@@ -344,32 +349,12 @@ async def test_a_session_described_to_another_front_is_a_session_here(
     renders = count_calls(server.image_pool, monkeypatch)
     assert (await get(http_client, base_url, "/iiif/3/red/info.json")).code == 200
     await get(http_client, base_url, "/iiif/3/red/info.json")
-    assert peers.announced == [(str(source_path / "sample" / "red.jpg"), False)]  # once
+    assert peers.announced == [str(source_path / "sample" / "red.jpg")]  # once
 
     tile = "/iiif/3/sub%2Fblue/0,0,256,200/256,/0/default.jpg"
     assert (await get(http_client, base_url, tile)).code == 200
     assert peers.listener is not None
-    peers.listener(str(source_path / "sample" / "sub" / "blue.png"), False)  # another front's
+    peers.listener(str(source_path / "sample" / "sub" / "blue.png"))  # another front's
     assert (await get(http_client, base_url, tile.replace("256,/", "128,/"))).code == 200
     sessions = [args[-1] for args in renders if len(args) > 5]
     assert sessions == [False, True]  # a render knows it serves a zoom session
-
-
-@pytest.mark.parametrize("overrides", [{"image_pool_size": 2}], indirect=True)
-async def test_coarse_levels_decoded_ahead_are_announced_and_followed(
-    http_client: AsyncHTTPClient, base_url: str, server: Server, big_source: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
-    peers = Peers()
-    server.service.share_sessions(peers)
-    calls = record_affinities(server.image_pool, monkeypatch)
-    assert (await get(http_client, base_url, "/iiif/3/big/info.json")).code == 200
-    await wait_for(lambda: server.image_pool.idle())
-    assert peers.announced == [(str(big_source), False), (str(big_source), True)]
-
-    other = big_source.with_name("big2.jpg")  # described to another front, decoded ahead there
-    os.link(big_source, other)
-    assert peers.listener is not None
-    peers.listener(str(other), True)
-    assert (await get(http_client, base_url, "/iiif/3/big2/full/375,/0/default.jpg")).code == 200
-    assert calls[-1] == ("render", f"{other}\x00coarse")  # to the worker that has them

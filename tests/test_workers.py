@@ -395,3 +395,18 @@ async def test_optional_jobs_taken_are_queued_before_tasks_submitted_after(tmp_p
         assert await taken
         await later
     assert first.stat().st_mtime_ns <= second.stat().st_mtime_ns
+
+
+@run_async
+async def test_a_preferred_key_is_used_once_a_task_of_it_was_queued() -> None:
+    """A coarse tile goes to the worker that decodes the coarse levels ahead, if one does."""
+    async with make_pool(size=2) as pool:
+        await pool.wait_ready()
+        own = await pool.submit(tasks.pid, affinity="image")
+        # Nothing queued under the preferred key: the task's own key decides.
+        assert await pool.submit(tasks.pid, affinity="image", prefer="image coarse") == own
+        busy = await started(pool.submit(tasks.sleep_then_pid, 0.2, affinity="image"))
+        ahead = await pool.submit(tasks.pid, affinity="image coarse", light=True)
+        assert ahead != own
+        assert await pool.submit(tasks.pid, affinity="image", prefer="image coarse") == ahead
+        assert await busy == own
