@@ -2,9 +2,10 @@
 
 Each worker is a spawned process with one duplex pipe and one task in flight;
 the front keeps a bounded deque of waiting tasks per worker. Work for one
-identifier goes to one worker (``affinity``) so that worker's in-memory cache
-of decoded images is reused. A worker that dies or runs past its time limit
-costs only the task it was running: it is replaced and its queue carries on.
+identifier goes to one worker (``affinity``, placed by `placement.Placement`)
+so that worker's in-memory cache of decoded images is reused. A worker that
+dies or runs past its time limit costs only the task it was running: it is
+replaced and its queue carries on.
 Replies and deaths arrive through ``loop.add_reader`` on the pipe and on the
 process sentinel: no helper threads, no polling.
 
@@ -18,7 +19,7 @@ import asyncio
 import logging
 import multiprocessing
 import pickle
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -28,6 +29,7 @@ from types import TracebackType
 from typing import Any, TypeVar, cast
 
 from iiif_server.errors import Overloaded, ServerError, TaskTimeout, Unavailable, WorkerFailed
+from iiif_server.placement import Placement
 from iiif_server.worker_process import ERROR as _ERROR
 from iiif_server.worker_process import READY as _READY
 from iiif_server.worker_process import RESULT as _RESULT
@@ -40,12 +42,6 @@ logger = logging.getLogger(__name__)
 
 # Respawn delay after a death with no task to blame (while starting, or idle): it doubles.
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.1, 5.0
-# Affinity keys remembered; a forgotten key is assigned afresh (its decodes may be lost).
-_MAX_ASSIGNED = 65536
-# Keys asked for within this many seconds count as the work their worker has ahead.
-_IN_USE_SECONDS = 10.0
-# A preferred key stands in for a task's own while it was used this lately.
-_PREFERRED_SECONDS = 60.0
 # After close()'s grace, how long idle workers get to exit on their own before SIGKILL.
 _EXIT_WAIT = 1.0
 
@@ -80,13 +76,6 @@ class _Worker:
     timed_out: bool = False
     task: _Task | None = None
     timer: asyncio.TimerHandle | None = None
-
-
-@dataclass(eq=False)
-class _Assignment:
-    index: int  # of the worker
-    weight: int  # 1, or 0 for a light key: how much it counts when keys are spread
-    used: float  # when it was last asked for (loop time)
 
 
 @dataclass(eq=False)
@@ -126,8 +115,7 @@ class WorkerPool:
         # Not "fork": the front process has threads and an event loop that a fork would copy.
         self._context = multiprocessing.get_context("spawn")
         self._slots = [_Slot(i) for i in range(size)]
-        # Affinity key -> its worker, least recently used first (and forgotten first).
-        self._assigned: OrderedDict[str, _Assignment] = OrderedDict()
+        self._placement = Placement(size)  # affinity key -> worker index
         self._loop: asyncio.AbstractEventLoop | None = None
         self._restarts = 0
         self._start_failures = 0
@@ -220,9 +208,9 @@ class WorkerPool:
         if self._closing:
             raise Unavailable("the server is shutting down")
         if prefer is not None:
-            held = self._assigned.get(prefer)
-            if held is not None and self._loop.time() - held.used <= _PREFERRED_SECONDS:
-                affinity, light = prefer, held.weight == 0
+            preferred_light = self._placement.preferred(prefer, self._loop.time())
+            if preferred_light is not None:
+                affinity, light = prefer, preferred_light
         slot = self._choose(affinity, light)
         task = _Task(payload, label, self._loop.create_future())
         slot.pending.append(task)
@@ -360,7 +348,10 @@ class WorkerPool:
 
     def _choose(self, affinity: str | None, light: bool = False) -> _Slot:
         if affinity is not None:
-            slot = self._affine_slot(affinity, 0 if light else 1)
+            tasks = [_load(s)[0] for s in self._slots]
+            # Even a worker still starting: it will be ready long before a key's last task.
+            index = self._placement.place(affinity, light, tasks, self._event_loop.time())
+            slot = self._slots[index]
             if len(slot.pending) >= self.max_queue:
                 raise Overloaded("the worker for this image is busy; try again shortly")
             return slot
@@ -368,47 +359,6 @@ class WorkerPool:
         if not open_slots:
             raise Overloaded("all workers are busy; try again shortly")
         return min(open_slots, key=_load)
-
-    def _affine_slot(self, key: str, weight: int) -> _Slot:
-        """The worker that already has `key`; a new key goes to the worker with the
-        least work ahead: its keys in use lately plus the tasks it has now (a
-        light key: the fewest tasks now).
-
-        Sticky and balanced: a hash alone can put the four images a gallery opens
-        at once on one worker while the other idles, and the load of the moment
-        alone depends on which of their sessions happens to wait for a tile.
-        """
-        now = self._event_loop.time()
-        assigned = self._assigned.get(key)
-        if assigned is None:
-            in_use = self._keys_in_use(now)
-            # Even a worker still starting: it will be ready long before a key's last task.
-            if weight:
-                index = min(
-                    self._slots,
-                    key=lambda s: (in_use[s.index] + _load(s)[0], in_use[s.index], s.index),
-                ).index
-            else:  # a light key's few tasks go where nothing waits now
-                index = min(
-                    self._slots, key=lambda s: (_load(s)[0], in_use[s.index], s.index)
-                ).index
-            if len(self._assigned) >= _MAX_ASSIGNED:
-                self._assigned.popitem(last=False)
-            assigned = _Assignment(index, weight, now)
-        else:
-            assigned.used = now
-        self._assigned[key] = assigned
-        self._assigned.move_to_end(key)
-        return self._slots[assigned.index]
-
-    def _keys_in_use(self, now: float) -> list[int]:
-        """Per worker, the weight of its keys asked for in the last `_IN_USE_SECONDS`."""
-        in_use = [0] * self.size
-        for assignment in reversed(self._assigned.values()):  # most recently used first
-            if now - assignment.used > _IN_USE_SECONDS:
-                break
-            in_use[assignment.index] += assignment.weight
-        return in_use
 
     def _dispatch(self, slot: _Slot) -> None:
         worker = slot.worker
