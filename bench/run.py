@@ -38,6 +38,7 @@ from bench.fidelity import fidelity  # noqa: E402
 from bench.floors import draft_thumbnail  # noqa: E402
 from bench.images import ensure_jpeg  # noqa: E402
 from bench.zoom import (  # noqa: E402
+    PAUSE_SECONDS,
     Row,
     Server,
     fetch_all,
@@ -298,6 +299,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 big[0],
             )
             if not args.sessions_only:
+                # The fidelity session just rendered 56 tiles: their files are written
+                # once the server is quiet, which must not land in the thumbnails' time.
+                time.sleep(PAUSE_SECONDS)
                 rows += measure_thumbnails(port, sources / "bench", big)
                 tile = last[0][-1]
                 connection = http.client.HTTPConnection("127.0.0.1", port)
