@@ -53,7 +53,7 @@ class PoolBroker:
 
     async def _serve(self, sock: socket.socket) -> None:
         reader, writer = await asyncio.open_unix_connection(sock=sock, limit=frames.STREAM_LIMIT)
-        work: dict[int, asyncio.Task[None]] = {}
+        work: dict[int, asyncio.Future[Any]] = {}
         pusher = asyncio.ensure_future(self._push_status(writer))
         self._writers.add(writer)
         try:
@@ -74,14 +74,34 @@ class PoolBroker:
                     self._tell_others(writer, message)
                     continue
                 request_id = message[1]
-                task = asyncio.ensure_future(self._answer(writer, message))
-                work[request_id] = task
-                task.add_done_callback(functools.partial(_forget, work, request_id))
+                if message[0] == frames.SUBMIT:
+                    # The hot path, without a task: queued now, answered from its callback.
+                    outcome = self._submit(message)
+                else:
+                    outcome = asyncio.ensure_future(self._answer(writer, message))
+                work[request_id] = outcome
+                outcome.add_done_callback(functools.partial(_forget, work, request_id))
+                if message[0] == frames.SUBMIT:
+                    outcome.add_done_callback(functools.partial(_reply, writer, request_id))
         finally:
             self._writers.discard(writer)
-            for task in [pusher, *work.values()]:
+            for waiting in work.values():
+                waiting.cancel()  # waiting tasks leave their queues; running ones go unheard
+            await cancel_and_wait(pusher)
+            for task in [t for t in work.values() if isinstance(t, asyncio.Task)]:
                 await cancel_and_wait(task)
             writer.close()
+
+    def _submit(self, message: tuple[Any, ...]) -> asyncio.Future[Any]:
+        _, _, name, payload, label, affinity, light, prefer = message
+        try:
+            return self._pools[name].queue_pickled(
+                payload, label, affinity=affinity, light=light, prefer=prefer
+            )
+        except ServerError as error:  # refused at once (full queue, shutting down)
+            refused: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            refused.set_exception(error)
+            return refused
 
     async def _answer(self, writer: asyncio.StreamWriter, message: tuple[Any, ...]) -> None:
         try:
@@ -101,12 +121,6 @@ class PoolBroker:
 
     async def _run(self, message: tuple[Any, ...], writer: asyncio.StreamWriter) -> tuple[str, Any]:
         kind, pool = message[0], self._pools[message[2]]
-        if kind == frames.SUBMIT:
-            _, _, _, payload, label, affinity, light, prefer = message
-            answer = await pool.submit_pickled(
-                payload, label, affinity=affinity, light=light, prefer=prefer
-            )
-            return frames.RESULT, answer
         if kind == frames.IF_IDLE:
             # Optional and small (decodes ahead): unpickled here to reuse the pool's own rule.
             jobs = []
@@ -137,8 +151,31 @@ class PoolBroker:
             await asyncio.sleep(self._status_every)
 
 
-def _forget(work: dict[int, asyncio.Task[None]], key: int, _: asyncio.Task[None]) -> None:
+def _forget(work: dict[int, asyncio.Future[Any]], key: int, _: asyncio.Future[Any]) -> None:
     work.pop(key, None)
+
+
+def _reply(writer: asyncio.StreamWriter, request_id: int, outcome: asyncio.Future[Any]) -> None:
+    """The answer of a submitted task, written as soon as it is known (never awaited:
+    the queues bound what one front can have waiting)."""
+    if outcome.cancelled() or writer.is_closing():
+        return  # its front asked to cancel it, or went away
+    error = outcome.exception()
+    answer: tuple[Any, ...]
+    if error is None:
+        answer = (frames.ANSWER, request_id, frames.RESULT, outcome.result())
+    elif isinstance(error, ServerError):
+        answer = (frames.ANSWER, request_id, frames.ERROR, error)
+    else:
+        logger.error("pool broker: a task failed: %r", error)
+        answer = (frames.ANSWER, request_id, frames.ERROR, ServerError("internal error"))
+    try:
+        data = frames.encode(answer)
+    except Exception:
+        logger.exception("pool broker: cannot send the answer of request %s", request_id)
+        unsendable = ServerError("internal error: unsendable answer")
+        data = frames.encode((frames.ANSWER, request_id, frames.ERROR, unsendable))
+    writer.write(data)
 
 
 async def _send(writer: asyncio.StreamWriter, data: bytes) -> None:

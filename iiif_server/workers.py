@@ -16,6 +16,7 @@ break every pending task.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import multiprocessing
 import pickle
@@ -193,6 +194,26 @@ class WorkerPool:
         """:meth:`submit` of a ``(fn, args)`` pickled already (by a front, see pool_broker)."""
         slot, task = self._enqueue(payload, label, affinity, light, prefer)
         return await self._outcome(slot, task)
+
+    def queue_pickled(
+        self,
+        payload: bytes | memoryview,
+        label: str,
+        *,
+        affinity: str | None = None,
+        light: bool = False,
+        prefer: str | None = None,
+    ) -> asyncio.Future[Any]:
+        """:meth:`submit_pickled` without a coroutine: the task is queued now, and
+        the future is its outcome (cancel it to take a waiting task back)."""
+        slot, task = self._enqueue(payload, label, affinity, light, prefer)
+        task.future.add_done_callback(functools.partial(self._withdraw, slot, task))
+        return task.future
+
+    def _withdraw(self, slot: _Slot, task: _Task, future: asyncio.Future[Any]) -> None:
+        if future.cancelled() and task in slot.pending:
+            slot.pending.remove(task)
+            self._notify()
 
     def _enqueue(
         self,
