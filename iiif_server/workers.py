@@ -124,7 +124,6 @@ class WorkerPool:
         self._stopped = False  # close()'s grace is over: no respawns, everything is let go
         self._closed = asyncio.Event()
         self._waiters: set[asyncio.Future[None]] = set()  # coroutines in _until()
-        self._optional: set[asyncio.Future[Any]] = set()  # submit_if_idle()'s, until done
 
     # ---- public API ---------------------------------------------------------
 
@@ -171,16 +170,9 @@ class WorkerPool:
             return False
         for job in jobs:
             payload, label = pickled_task(self.name, job.fn, job.args)
-            slot, task = self._enqueue(payload, label, job.affinity, job.light)
-            future = asyncio.ensure_future(self._outcome(slot, task))
-            self._optional.add(future)
-            future.add_done_callback(self._optional_done)
+            queued = self.queue_pickled(payload, label, affinity=job.affinity, light=job.light)
+            queued.add_done_callback(_drop_outcome)
         return True
-
-    def _optional_done(self, future: asyncio.Future[Any]) -> None:
-        self._optional.discard(future)
-        if not future.cancelled():
-            future.exception()  # dropped: optional work
 
     async def submit_pickled(
         self,
@@ -192,8 +184,10 @@ class WorkerPool:
         prefer: str | None = None,
     ) -> Any:
         """:meth:`submit` of a ``(fn, args)`` pickled already (by a front, see pool_broker)."""
-        slot, task = self._enqueue(payload, label, affinity, light, prefer)
-        return await self._outcome(slot, task)
+        # Cancelling the caller cancels the future, which takes a waiting task back.
+        return await self.queue_pickled(
+            payload, label, affinity=affinity, light=light, prefer=prefer
+        )
 
     def queue_pickled(
         self,
@@ -204,8 +198,8 @@ class WorkerPool:
         light: bool = False,
         prefer: str | None = None,
     ) -> asyncio.Future[Any]:
-        """:meth:`submit_pickled` without a coroutine: the task is queued now, and
-        the future is its outcome (cancel it to take a waiting task back)."""
+        """The task queued now, and its outcome: cancelled, a waiting task leaves its
+        queue and a running one finishes unheard."""
         slot, task = self._enqueue(payload, label, affinity, light, prefer)
         task.future.add_done_callback(functools.partial(self._withdraw, slot, task))
         return task.future
@@ -237,16 +231,6 @@ class WorkerPool:
         slot.pending.append(task)
         self._dispatch(slot)
         return slot, task
-
-    async def _outcome(self, slot: _Slot, task: _Task) -> Any:
-        try:
-            return await task.future
-        except asyncio.CancelledError:
-            # A waiting task just leaves its queue; a running one finishes unheard.
-            if task in slot.pending:
-                slot.pending.remove(task)
-                self._notify()
-            raise
 
     def idle(self) -> bool:
         """Every worker ready, none running or waiting for a task: room for optional work."""
@@ -624,6 +608,12 @@ def _load(slot: _Slot) -> tuple[int, bool, int]:
     running = worker is not None and worker.task is not None
     ready = worker is not None and worker.ready and not worker.dying
     return (len(slot.pending) + running, not ready, slot.index)
+
+
+def _drop_outcome(future: asyncio.Future[Any]) -> None:
+    """Optional work: its result or error is not wanted (retrieved, so never logged)."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _settle(task: _Task, kind: str, value: Any) -> None:
