@@ -17,7 +17,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -34,7 +33,7 @@ sys.path.insert(0, str(REPO))
 from bench.run import wait_for_fronts  # noqa: E402
 from iiif_server.config import auto_processes  # noqa: E402
 from tests.covers.fake_provider import FakeProviders, config_yaml, fake_in_thread  # noqa: E402
-from tests.live import free_port  # noqa: E402
+from tests.live import free_port, stop  # noqa: E402
 
 IDS = ["9780415480635", "9782266111560", "9780306406157", "9780804429573"]
 QUERY = f"/cover?id={','.join(IDS)}&provider=gb,ol"
@@ -74,12 +73,7 @@ def running(args: list[str], url: str, cwd: Path, log: Path) -> Iterator[subproc
         wait_for(url, process)
         yield process
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, timeout=30)
 
 
 @contextmanager

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -20,8 +19,14 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+from tests.live import stop
+
 IIPSRV = Path("/usr/lib/iipimage-server/iipsrv.fcgi")
-PACKAGES = {"iipimage-server": IIPSRV, "nginx": "nginx", "libvips-tools": "vips"}
+PACKAGES: dict[str, Path | str] = {
+    "iipimage-server": IIPSRV,
+    "nginx": "nginx",
+    "libvips-tools": "vips",
+}
 
 NGINX_CONFIG = """
 daemon off;
@@ -75,15 +80,6 @@ def pyramid(jpeg: Path, folder: Path) -> Path:
     return target
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 @contextmanager
 def iipimage(prefix: Path, work: Path, port: int, fastcgi_ports: list[int]) -> Iterator[None]:
     """nginx on `port` in front of one iipsrv per port of `fastcgi_ports`; files under `prefix`."""
@@ -106,13 +102,13 @@ def iipimage(prefix: Path, work: Path, port: int, fastcgi_ports: list[int]) -> I
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-            stack.callback(_stop, process)
+            stack.callback(stop, process)
         nginx = subprocess.Popen(
             ["nginx", "-c", str(config), "-p", str(work)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        stack.callback(_stop, nginx)
+        stack.callback(stop, nginx)
         time.sleep(0.5)  # iipsrv has no health route; the first real request waits anyway
         if nginx.poll() is not None:
             raise RuntimeError(f"nginx did not start: {(work / 'nginx-error.log').read_text()}")

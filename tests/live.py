@@ -83,12 +83,19 @@ def live_server(
         yield server
     finally:
         if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process, timeout=30)
+
+
+def stop(
+    process: subprocess.Popen[bytes], signum: int = signal.SIGTERM, timeout: float = 10
+) -> None:
+    """Ask `process` to stop with `signum`; SIGKILL it if it is still there after `timeout`."""
+    process.send_signal(signum)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def wait_for_fronts(server: LiveServer, count: int, deadline: float = 60) -> set[int]:

@@ -18,7 +18,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.live import LiveServer, free_port, live_server
+from tests.live import LiveServer, free_port, live_server, stop
 from tests.s3store import ACCESS_KEY_ID, BUCKET, REGION, SECRET_ACCESS_KEY, S3Store, s3_store
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -100,12 +100,7 @@ def nginx(workdir: Path, nodes: list[int]) -> Iterator[str]:
                 time.sleep(0.05)
         yield url
     finally:
-        process.send_signal(signal.SIGQUIT)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, signal.SIGQUIT)  # nginx: graceful
 
 
 @dataclass
