@@ -6,18 +6,17 @@ memory or the derivative cache is answered here without touching a pool.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import math
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from functools import cached_property
 from typing import Any, Protocol, TypeVar
 
-from cachetools import LRUCache, TTLCache
+from cachetools import LRUCache
 
 from .cache import DerivativeCache, Group
 from .config import Settings
@@ -26,8 +25,9 @@ from .iiif.info import InfoOptions
 from .iiif.params import Limits, Version
 from .iiif.request import ImageRequest, canonical_path, parse_image_request
 from .imaging.probe import MoreBytes, probe, probe_ranges
-from .imaging.render import EncodeOptions, choose_scale, prepare, prepare_coarse, render
+from .imaging.render import EncodeOptions, render
 from .info_cache import InfoCache
+from .sessions import SessionPeers, ZoomSessions
 from .shared.tiers import SharedTiers
 from .sources.base import SourceFile, SourceScope
 from .sources.fetch import Fetcher
@@ -42,18 +42,6 @@ CACHE_KEY_VERSION = "3"  # 2: embedded ICC profiles are applied; 3: JPEG q73
 # Sources fetched from elsewhere have their own freshness rules (ttl): remembered
 # answers for them go back through the source after this long.
 _HOT_RECHECK_SECONDS = 60.0
-# How long after an info.json requests for its image count as a deep-zoom session.
-_SESSION_SECONDS = 60.0
-# Decodes started by an info.json that no tile has followed yet (in the last
-# session time): beyond this many, a harvester is reading info.json documents
-# and no decode starts until a viewer asks for a tile of one of them.
-_MAX_UNUSED_PREPARED = 4
-# With a second idle worker, the first JPEG tiles of a session (the coarsest
-# levels) come from a decode reduced this many times in the DCT, made there
-# while the full decode runs in the image's own worker.
-_COARSE_SCALE = 4
-# Sources smaller than this (in pixels) decode whole fast enough on their own.
-_COARSE_MIN_PIXELS = 4_000_000
 
 
 class TaskRunner(Protocol):
@@ -75,18 +63,6 @@ class TaskRunner(Protocol):
 
         False: skipped. The pool's owner decides, so fronts that share one see the same.
         """
-        ...
-
-
-class SessionPeers(Protocol):
-    """The other front processes (`processes` > 1), which one viewer's connections reach too."""
-
-    def announce(self, key: str) -> None:
-        """Tell them a viewer asked for the info.json of image `key` here."""
-        ...
-
-    def listen(self, described: Callable[[str], None]) -> None:
-        """Have `described(key)` called for the images they announce."""
         ...
 
 
@@ -178,14 +154,7 @@ class ImageService:
         self._image_pool = image_pool
         self._derivatives = derivatives
         self._infos = InfoCache(settings.info_cache_size, self._probe, shared_infos)
-        # Images whose info.json was asked for lately: a deep-zoom viewer is on them.
-        self._described: TTLCache[str, bool] = TTLCache(maxsize=4096, ttl=_SESSION_SECONDS)
-        # Images decoded ahead by their info.json, until their first tile is asked for.
-        self._prepared: TTLCache[str, bool] = TTLCache(
-            maxsize=_MAX_UNUSED_PREPARED, ttl=_SESSION_SECONDS
-        )
-        self._preparing: set[asyncio.Future[None]] = set()  # referenced until done
-        self._peers: SessionPeers | None = None
+        self._sessions = ZoomSessions(image_pool)
         # URL path -> finished bytes: a repeated tile costs one stat(), no parsing, no disk read.
         self._hot: LRUCache[str, HotDerivative] = LRUCache(
             maxsize=settings.hot_cache_bytes, getsizeof=lambda entry: entry.nbytes
@@ -237,38 +206,18 @@ class ImageService:
         return ResolvedImage(identifier, source, info)
 
     def described(self, image: ResolvedImage) -> None:
-        """Note that a viewer fetched this image's info.json (a zoom session may follow).
-
-        The first info.json of a plain JPEG also starts its decode, when every
-        image worker is idle: the viewer's round trip to its first tile then
-        hides the decode that tile would wait for. Busy workers, or several such
-        decodes that no tile followed, start nothing.
-        """
-        first = image.key not in self._described
-        self._described[image.key] = True
-        self._prepared.expire()
-        if not first:
+        """Note that a viewer fetched this image's info.json: a zoom session may follow,
+        whose decode may start now (`sessions`)."""
+        if not self._sessions.described(image.key):
             return
-        if self._peers is not None:
-            self._peers.announce(image.key)
         if self._shared_derivatives is None:
             self._prepare(image)
-            return
-        task = asyncio.ensure_future(self._from_bundles_or_prepare(image))
-        self._preparing.add(task)
-        task.add_done_callback(self._prepared_done)
+        else:
+            self._sessions.start(self._from_bundles_or_prepare(image))
 
     def share_sessions(self, peers: SessionPeers) -> None:
-        """Fronts sharing pools: a session's tiles count as such on every front.
-
-        A browser's several connections to one viewer spread over the fronts; the
-        front that answered the info.json also started the decode ahead.
-        """
-        self._peers = peers
-        peers.listen(self._described_elsewhere)
-
-    def _described_elsewhere(self, key: str) -> None:
-        self._described[key] = True
+        """Fronts sharing pools: see `sessions.ZoomSessions.share`."""
+        self._sessions.share(peers)
 
     async def _from_bundles_or_prepare(self, image: ResolvedImage) -> None:
         """Read the session's bundles from the shared tier now; a node that finds
@@ -280,43 +229,8 @@ class ImageService:
             self._prepare(image)
 
     def _prepare(self, image: ResolvedImage) -> None:
-        if image.info.format != "JPEG" or len(self._prepared) >= _MAX_UNUSED_PREPARED:
-            return
-        path, identity, info = str(image.source.path), image.source.identity, image.info
-        coarse = self._image_pool.size > 1 and info.width * info.height >= _COARSE_MIN_PIXELS
-        # With the coarse levels made elsewhere, this stops at the finest one below them.
-        finest = _COARSE_SCALE // 2 if coarse else None
-        jobs = [Job(prepare, (path, identity, info, finest), affinity=image.key)]
-        if coarse:
-            # Every worker is idle: this goes to another than the one above; its other
-            # tasks are the few coarse tiles (light).
-            coarse_args = (path, identity, info, _COARSE_SCALE)
-            jobs.append(Job(prepare_coarse, coarse_args, affinity=_coarse(image), light=True))
-        # Marked now (undone if skipped): the next info.json counts it.
-        self._prepared[image.key] = True
-        self._start_preparing(self._prepare_if_idle(image.key, jobs))
-
-    async def _prepare_if_idle(self, key: str, jobs: list[Job]) -> None:
-        if not await self._image_pool.submit_if_idle(*jobs):
-            self._prepared.pop(key, None)  # busy workers: nothing started
-
-    def _start_preparing(self, work: Awaitable[None]) -> None:
-        future = asyncio.ensure_future(work)
-        self._preparing.add(future)
-        future.add_done_callback(self._prepared_done)
-
-    def _preferred(self, derivative: Derivative) -> str | None:
-        """For a session's coarse JPEG tiles, the worker that decoded them ahead: the
-        pool sends them there if it took that decode (it knows; fronts may not yet)."""
-        image, request = derivative.image, derivative.request
-        if request.format == "jpg" and choose_scale(image.info, request) >= _COARSE_SCALE:
-            return _coarse(image)
-        return None
-
-    def _prepared_done(self, future: asyncio.Future[None]) -> None:
-        self._preparing.discard(future)
-        if not future.cancelled():
-            future.exception()  # not reported: the tile that follows meets it again
+        source = image.source
+        self._sessions.prepare(image.key, str(source.path), source.identity, image.info)
 
     @property
     def infos(self) -> InfoCache:
@@ -414,14 +328,14 @@ class ImageService:
 
     async def render(self, derivative: Derivative) -> bytes:
         image = derivative.image
-        self._prepared.pop(image.key, None)  # a viewer followed its info.json
+        self._sessions.followed(image.key)
         shared = self._shared_derivatives
         group = derivative.group
         # A download's identity is its mtime here; other nodes know it by its ETag.
         etag = None if shared is None else self._sources.store.etag_of(image.source)
         identity = None if etag is None else (image.source.identity, "etag:" + etag)
 
-        session = image.key in self._described
+        session = self._sessions.in_session(image.key)
 
         async def compute() -> bytes:
             if shared is not None:
@@ -441,7 +355,7 @@ class ImageService:
                 # One image, one worker: its decoded-image cache is reused; the
                 # pages of one document spread over the workers.
                 affinity=image.key,
-                prefer=self._preferred(derivative),
+                prefer=self._sessions.preferred(image.key, image.info, derivative.request),
             )
             self.renders += 1
             if shared is not None:
@@ -451,8 +365,3 @@ class ImageService:
             return data
 
         return await self._derivatives.get_or_compute(derivative.key, compute, derivative.group)
-
-
-def _coarse(image: ResolvedImage) -> str:
-    """The affinity key of an image's coarse levels decoded ahead."""
-    return image.key + "\x00coarse"
