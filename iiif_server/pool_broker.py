@@ -124,9 +124,9 @@ class PoolBroker:
         if kind == frames.IF_IDLE:
             # Optional and small (decodes ahead): unpickled here to reuse the pool's own rule.
             jobs = []
-            for payload, affinity, light in message[3]:
+            for payload, affinity, light, hold in message[3]:
                 fn, args = pickle.loads(payload)
-                jobs.append(Job(fn, args, affinity, light))
+                jobs.append(Job(fn, args, affinity, light, hold))
             return (frames.RESULT if await pool.submit_if_idle(*jobs) else frames.SKIPPED), None
         if kind == frames.BROADCAST:
             fn, args = pickle.loads(message[3])

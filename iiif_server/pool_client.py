@@ -169,7 +169,12 @@ class RemotePool:
     async def submit_if_idle(self, *jobs: Job) -> bool:
         """Queue ``jobs`` only if every shared worker is idle (the supervisor decides)."""
         sent = [
-            (bytes(pickled_task(self.name, job.fn, job.args)[0]), job.affinity, job.light)
+            (
+                bytes(pickled_task(self.name, job.fn, job.args)[0]),
+                job.affinity,
+                job.light,
+                job.hold,
+            )
             for job in jobs
         ]
         outcome, _ = await self._call(frames.IF_IDLE, sent)

@@ -5,7 +5,7 @@ message is an 8-byte length and a pickled tuple. Both ends only pickle what they
 made themselves or got from their own workers.
 
     front -> supervisor   (SUBMIT, id, pool, payload, label, affinity, light, prefer)
-                          (IF_IDLE, id, pool, [(payload, affinity, light), ...])
+                          (IF_IDLE, id, pool, [(payload, affinity, light, hold), ...])
                           (BROADCAST, id, pool, payload)
                           (READY, id, pool)
                           (CANCEL, id)            the caller gave up: drop it if it waits

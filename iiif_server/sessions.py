@@ -32,6 +32,10 @@ MAX_UNUSED_PREPARED = 4
 COARSE_SCALE = 4
 # Sources smaller than this (in pixels) decode whole fast enough on their own.
 COARSE_MIN_PIXELS = 4_000_000
+# The coarse decode waits this long, and is dropped if other sessions start
+# meanwhile (workers busy with several images have no time for it); the first
+# tile of its own session starts it at once.
+COARSE_HOLD_SECONDS = 0.005
 _SESSIONS_REMEMBERED = 4096
 
 
@@ -109,7 +113,14 @@ class ZoomSessions:
             # Every worker is idle: this goes to another than the one above; its other
             # tasks are the few coarse tiles (light).
             coarse_args = (path, identity, info, COARSE_SCALE)
-            jobs.append(Job(prepare_coarse, coarse_args, affinity=coarse_key(key), light=True))
+            reduced = Job(
+                prepare_coarse,
+                coarse_args,
+                affinity=coarse_key(key),
+                light=True,
+                hold=COARSE_HOLD_SECONDS,
+            )
+            jobs.append(reduced)
         # Marked now (undone if skipped): the next info.json counts it.
         self._prepared[key] = True
         self.start(self._prepare_if_idle(key, jobs))

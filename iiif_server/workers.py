@@ -67,6 +67,26 @@ class _Task:
     future: asyncio.Future[Any]
 
 
+@dataclass(frozen=True)
+class _Route:
+    """How a task is placed: see `WorkerPool.submit`."""
+
+    affinity: str | None
+    light: bool
+    prefer: str | None
+
+
+@dataclass(eq=False)
+class _Held:
+    """An optional job of `submit_if_idle` waiting out its hold, and the tasks waiting for it."""
+
+    payload: bytes | memoryview
+    label: str
+    light: bool
+    timer: asyncio.TimerHandle | None = None
+    waiting: list[tuple[_Task, _Route]] = field(default_factory=list)
+
+
 @dataclass(eq=False)
 class _Worker:
     process: BaseProcess
@@ -124,6 +144,9 @@ class WorkerPool:
         self._stopped = False  # close()'s grace is over: no respawns, everything is let go
         self._closed = asyncio.Event()
         self._waiters: set[asyncio.Future[None]] = set()  # coroutines in _until()
+        # Optional jobs waiting out their hold (`submit_if_idle`), by affinity key: at
+        # most the jobs of one call, as the next call drops them.
+        self._held: dict[str, _Held] = {}
 
     # ---- public API ---------------------------------------------------------
 
@@ -165,11 +188,23 @@ class WorkerPool:
         True once they are queued, together (each may take a worker of its own),
         before any task submitted after this call; they run on, their results
         and errors dropped.
+
+        A job with a ``hold`` is queued only after that many seconds, and is
+        dropped if more optional work is offered meanwhile: several sessions
+        starting at once keep every worker busy, and a decode that makes one of
+        them start sooner then costs the others more. Tasks that prefer its key
+        (they want what it makes) wait with it, and follow it to its worker.
         """
+        self._drop_held()
         if not self.idle():
             return False
         for job in jobs:
             payload, label = pickled_task(self.name, job.fn, job.args)
+            if job.hold > 0 and job.affinity is not None:
+                held = _Held(payload, label, job.light)
+                held.timer = self._event_loop.call_later(job.hold, self._release, job.affinity)
+                self._held[job.affinity] = held
+                continue
             queued = self.queue_pickled(payload, label, affinity=job.affinity, light=job.light)
             queued.add_done_callback(_drop_outcome)
         return True
@@ -198,43 +233,72 @@ class WorkerPool:
         light: bool = False,
         prefer: str | None = None,
     ) -> asyncio.Future[Any]:
-        """The task queued now, and its outcome: cancelled, a waiting task leaves its
-        queue and a running one finishes unheard."""
-        slot, task = self._enqueue(payload, label, affinity, light, prefer)
-        task.future.add_done_callback(functools.partial(self._withdraw, slot, task))
+        """The task queued now (in the order of the calls), and its outcome: cancelled,
+        a waiting task leaves its queue and a running one finishes unheard."""
+        if self._loop is None:
+            raise RuntimeError(f"worker pool {self.name!r} is not started")
+        if self._closing:
+            raise Unavailable("the server is shutting down")
+        task = _Task(payload, label, self._loop.create_future())
+        route = _Route(affinity, light, prefer)
+        held = None if prefer is None else self._held.get(prefer)
+        if held is not None:
+            held.waiting.append((task, route))
+        else:
+            self._place(task, route)
         return task.future
+
+    def _place(self, task: _Task, route: _Route) -> None:
+        """Put `task` in its worker's queue (Overloaded if that is full)."""
+        affinity, light = route.affinity, route.light
+        if route.prefer is not None:
+            preferred_light = self._placement.preferred(route.prefer, self._event_loop.time())
+            if preferred_light is not None:
+                affinity, light = route.prefer, preferred_light
+        slot = self._choose(affinity, light)
+        slot.pending.append(task)
+        task.future.add_done_callback(functools.partial(self._withdraw, slot, task))
+        self._dispatch(slot)
 
     def _withdraw(self, slot: _Slot, task: _Task, future: asyncio.Future[Any]) -> None:
         if future.cancelled() and task in slot.pending:
             slot.pending.remove(task)
             self._notify()
 
-    def _enqueue(
-        self,
-        payload: bytes | memoryview,
-        label: str,
-        affinity: str | None,
-        light: bool,
-        prefer: str | None = None,
-    ) -> tuple[_Slot, _Task]:
-        """Queue a task for its worker now (in the order of the calls)."""
-        if self._loop is None:
-            raise RuntimeError(f"worker pool {self.name!r} is not started")
-        if self._closing:
-            raise Unavailable("the server is shutting down")
-        if prefer is not None:
-            preferred_light = self._placement.preferred(prefer, self._loop.time())
-            if preferred_light is not None:
-                affinity, light = prefer, preferred_light
-        slot = self._choose(affinity, light)
-        task = _Task(payload, label, self._loop.create_future())
-        slot.pending.append(task)
-        self._dispatch(slot)
-        return slot, task
+    def _release(self, key: str) -> None:
+        """The hold of `key`'s job is over: queue it, then the tasks that waited for it."""
+        held = self._held.pop(key)
+        try:
+            queued = self.queue_pickled(held.payload, held.label, affinity=key, light=held.light)
+            queued.add_done_callback(_drop_outcome)
+        except ServerError:
+            pass  # a full queue: optional work is the first to go
+        self._place_waiting(held)
+
+    def _drop_held(self) -> None:
+        """Drop the jobs on hold; the tasks that waited for them go where they would have."""
+        dropped = list(self._held.values())
+        self._held.clear()
+        for held in dropped:
+            if held.timer is not None:
+                held.timer.cancel()
+            self._place_waiting(held)
+
+    def _place_waiting(self, held: _Held) -> None:
+        for task, route in held.waiting:
+            if task.future.done():  # cancelled while it waited
+                continue
+            try:
+                if self._closing:
+                    raise Unavailable("the server is shutting down")
+                self._place(task, route)
+            except ServerError as error:
+                _fail(task, error)
+        held.waiting.clear()
 
     def idle(self) -> bool:
         """Every worker ready, none running or waiting for a task: room for optional work."""
-        return all(
+        return not self._held and all(
             not s.pending and s.worker is not None and s.worker.ready and s.worker.task is None
             for s in self._slots
         )
@@ -306,6 +370,7 @@ class WorkerPool:
         if self._closing:
             await self._closed.wait()
             return
+        self._drop_held()  # what waited for a held job is queued work like any other
         self._closing = True
         try:
             if self._loop is not None:
@@ -332,7 +397,8 @@ class WorkerPool:
             size=self.size,
             live=sum(w.ready for w in workers),
             busy=sum(w.task is not None for w in workers),
-            queued=sum(len(s.pending) for s in self._slots),
+            queued=sum(len(s.pending) for s in self._slots)
+            + sum(len(held.waiting) for held in self._held.values()),
             restarts=self._restarts,
             closing=self._closing,
         )
@@ -588,6 +654,7 @@ class Job:
     args: tuple[Any, ...]
     affinity: str | None = None
     light: bool = False
+    hold: float = 0.0  # seconds to wait before queuing it (see `submit_if_idle`)
 
 
 def pickled_task(

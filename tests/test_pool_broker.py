@@ -6,7 +6,7 @@ import asyncio
 import os
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +25,7 @@ from iiif_server.pool_broker import PoolBroker
 from iiif_server.pool_client import PoolLink, RemotePool
 from iiif_server.workers import Job, WorkerPool
 from tests import worker_tasks as tasks
-from tests.test_workers import run_async
+from tests.test_workers import held_decode, run_async, until
 
 
 @dataclass
@@ -63,13 +63,6 @@ async def shared(fronts: int = 1, size: int = 2, **options: float) -> AsyncItera
             await remote.close(grace=1)
         await broker.close()
         await local.close(grace=1)
-
-
-async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached"
-        await asyncio.sleep(0.01)
 
 
 @run_async
@@ -123,6 +116,22 @@ async def test_optional_work_is_skipped_while_a_shared_worker_is_busy(tmp_path: 
         assert await second.submit_if_idle(*jobs)
         await until(done.exists)
     assert not skipped.exists()
+
+
+@run_async
+async def test_a_job_on_hold_is_dropped_by_optional_work_from_another_front(
+    tmp_path: Path,
+) -> None:
+    """Sessions starting at once on two fronts: the decode held for the first is not made."""
+    held, other = tmp_path / "held", tmp_path / "other"
+    async with shared(fronts=2) as pools:
+        first, second = pools.fronts
+        whole = Job(tasks.sleep_then_pid, (0.2,), "image")
+        assert await first.submit_if_idle(whole, held_decode(held, hold=0.3))
+        assert not await second.submit_if_idle(Job(tasks.touch, (str(other),), "b"))
+        await asyncio.sleep(0.4)  # past the hold
+        await until(pools.local.idle)
+    assert not held.exists() and not other.exists()
 
 
 @run_async

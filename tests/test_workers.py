@@ -410,3 +410,96 @@ async def test_a_preferred_key_is_used_once_a_task_of_it_was_queued() -> None:
         assert ahead != own
         assert await pool.submit(tasks.pid, affinity="image", prefer="image coarse") == ahead
         assert await busy == own
+
+
+async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+def held_decode(mark: Path, hold: float = 0.05) -> Job:
+    """The coarse decode ahead of a session: optional, on hold, light."""
+    return Job(tasks.write_pid, (str(mark),), "image coarse", light=True, hold=hold)
+
+
+@run_async
+async def test_an_optional_job_on_hold_is_queued_when_its_hold_is_over(tmp_path: Path) -> None:
+    mark = tmp_path / "coarse"
+    async with make_pool(size=2) as pool:
+        await pool.wait_ready()
+        assert await pool.submit_if_idle(held_decode(mark, hold=0.2))
+        assert not pool.idle()  # work is about to come
+        await asyncio.sleep(0.05)
+        assert not mark.exists()
+        await until(mark.exists)
+        await until(pool.idle)
+
+
+@run_async
+async def test_more_optional_work_drops_a_job_on_hold(tmp_path: Path) -> None:
+    """Several sessions starting at once: the decode that would speed up one is not made."""
+    mark = tmp_path / "coarse"
+    async with make_pool(size=2) as pool:
+        await pool.wait_ready()
+        whole = Job(tasks.sleep_then_pid, (0.2,), "image")
+        assert await pool.submit_if_idle(whole, held_decode(mark))
+        assert not await pool.submit_if_idle(Job(tasks.pid, (), "another image"))
+        await asyncio.sleep(0.1)  # past the hold
+        await until(pool.idle)
+        assert not mark.exists()
+
+
+@run_async
+async def test_tasks_that_prefer_a_job_on_hold_follow_it_to_its_worker(tmp_path: Path) -> None:
+    mark = tmp_path / "coarse"
+    async with make_pool(size=2) as pool:
+        await pool.wait_ready()
+        whole = Job(tasks.sleep_then_pid, (0.3,), "image")
+        assert await pool.submit_if_idle(whole, held_decode(mark))
+        tile = await pool.submit(tasks.pid, affinity="image", prefer="image coarse")
+        assert mark.read_text() == str(tile)  # after the held job, in its worker
+        assert tile != await pool.submit(tasks.pid, affinity="image")
+
+
+@run_async
+async def test_tasks_that_waited_for_a_dropped_job_go_by_their_own_key(tmp_path: Path) -> None:
+    mark = tmp_path / "coarse"
+    async with make_pool(size=2) as pool:
+        await pool.wait_ready()
+        whole = Job(tasks.sleep_then_pid, (0.2,), "image")
+        assert await pool.submit_if_idle(whole, held_decode(mark, hold=1.0))
+        tile = await started(pool.submit(tasks.pid, affinity="image", prefer="image coarse"))
+        assert pool.status().queued == 1
+        assert not await pool.submit_if_idle(Job(tasks.pid, (), "another image"))
+        assert await tile == await pool.submit(tasks.pid, affinity="image")
+        assert not mark.exists()
+
+
+@run_async
+async def test_a_task_cancelled_while_it_waits_for_a_job_on_hold_never_runs(
+    tmp_path: Path,
+) -> None:
+    mark, cancelled = tmp_path / "coarse", tmp_path / "cancelled"
+    async with make_pool(size=2) as pool:
+        await pool.wait_ready()
+        assert await pool.submit_if_idle(held_decode(mark))
+        tile = await started(
+            pool.submit(tasks.touch, str(cancelled), affinity="image", prefer="image coarse")
+        )
+        tile.cancel()
+        await until(mark.exists)
+        await until(pool.idle)
+        assert not cancelled.exists()
+
+
+@run_async
+async def test_close_serves_the_tasks_waiting_for_a_job_on_hold(tmp_path: Path) -> None:
+    pool = make_pool(size=2)
+    pool.start()
+    await pool.wait_ready()
+    assert await pool.submit_if_idle(held_decode(tmp_path / "coarse", hold=5.0))
+    tile = await started(pool.submit(tasks.pid, affinity="image", prefer="image coarse"))
+    await pool.close()
+    assert await tile in range(1, 2**22)

@@ -49,6 +49,11 @@ def touch(path: str) -> None:
     Path(path).touch()
 
 
+def write_pid(path: str) -> None:
+    """Leave this worker's pid in `path`: which worker ran a task whose result is dropped."""
+    Path(path).write_text(str(os.getpid()))
+
+
 def raise_not_found(message: str) -> None:
     raise NotFound(message)
 
