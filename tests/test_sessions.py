@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 import pytest
 
@@ -12,6 +11,7 @@ from iiif_server.iiif.params import Limits
 from iiif_server.iiif.request import ImageRequest, parse_image_request
 from iiif_server.sessions import MAX_UNUSED_PREPARED, ZoomSessions, coarse_key
 from iiif_server.workers import Job
+from tests.test_service import Peers
 
 BIG = ImageInfo(6000, 4000, "JPEG", "RGB")
 SMALL = ImageInfo(800, 600, "JPEG", "RGB")
@@ -28,18 +28,6 @@ class FakePool:
     async def submit_if_idle(self, *jobs: Job) -> bool:
         self.offered.append(list(jobs))
         return self.idle
-
-
-class Peers:
-    def __init__(self) -> None:
-        self.announced: list[str] = []
-        self.listener: Callable[[str], None] | None = None
-
-    def announce(self, key: str) -> None:
-        self.announced.append(key)
-
-    def listen(self, described: Callable[[str], None]) -> None:
-        self.listener = described
 
 
 def request(info: ImageInfo, region: str, size: str, quality_format: str) -> ImageRequest:
