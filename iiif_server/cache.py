@@ -34,7 +34,6 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +47,7 @@ from .cache_layout import (
     scan_leaf,
     subdirectories,
 )
+from .cache_writes import WriteBehind
 
 __all__ = ["TEMP_PREFIX", "CacheStats", "DerivativeCache", "Group", "Selection"]
 
@@ -55,14 +55,6 @@ logger = logging.getLogger(__name__)
 
 # A disk that is full stays full for a while: one warning a minute is enough to be seen.
 _WARNING_INTERVAL = 60.0
-# Background writes waiting at most; beyond either, a derivative is written at once.
-_MAX_PENDING = 512
-_MAX_PENDING_BYTES = 64 * 2**20
-# Writes wait until no derivative was made for this long (a burst, such as a zoom
-# session's tiles, is over) or until this many wait: the disk's CPU then does not
-# compete with the burst's requests.
-_QUIET_SECONDS = 0.25
-_MAX_DEFERRED = 256
 
 
 @dataclass(frozen=True)
@@ -104,15 +96,10 @@ class DerivativeCache:
         self._total_bytes = 0
         # Only keys being computed right now: bounded by the number of concurrent requests.
         self._in_flight: dict[str, asyncio.Task[bytes]] = {}
-        # Derivatives handed to the writer thread, served from here until written.
-        self._pending: dict[str, bytes] = {}
-        self._pending_bytes = 0
-        self._writes: set[Future[None]] = set()
-        self._writer: ThreadPoolExecutor | None = None
-        # Of those, the ones not handed to the writer yet (digest -> key), oldest first.
-        self._deferred: OrderedDict[str, str] = OrderedDict()
-        self._last_put = 0.0  # loop time of the last put_soon
-        self._quiet_timer: asyncio.TimerHandle | None = None
+        # Derivatives made a moment ago, served from memory until their file lands.
+        self.writes = WriteBehind(
+            self._write, self._path, self._record, self._write_failed, self._store
+        )
         self.hits = 0
         self.misses = 0
         self.evictions = 0
@@ -138,7 +125,7 @@ class DerivativeCache:
             evictions=self.evictions,
             write_errors=self.write_errors,
             in_flight=len(self._in_flight),
-            writes_pending=len(self._pending),
+            writes_pending=len(self.writes),
         )
 
     def load(self) -> None:
@@ -160,7 +147,7 @@ class DerivativeCache:
         digest = entry_name(key, group)
         entry = self._index.get(digest)
         if entry is None:
-            pending = self._pending.get(digest)
+            pending = self.writes.get(digest)
             if pending is not None:  # made a moment ago, still being written
                 self.hits += 1
                 return pending
@@ -248,103 +235,21 @@ class DerivativeCache:
         self._evict()
 
     def put_soon(self, key: str, data: bytes, group: Group | None = None) -> None:
-        """Like `put`, but the file is written by a background thread, a little later.
-
-        A fresh derivative goes back to the client without waiting for the disk;
-        until its file lands, `get` answers from memory. The thread gets the
-        writes once no derivative was made for `_QUIET_SECONDS` (or when
-        `_MAX_DEFERRED` wait): writing a file costs the front about as much CPU
-        as answering a request, better spent after a burst than during it. The
-        writes waiting are bounded in count and bytes: beyond that, `put`
-        writes right away.
-        """
+        """Like `put`, but the file is written by a background thread, a little later
+        (`cache_writes`); until it lands, `get` answers from memory."""
         size = len(data)
         if size == 0 or size > self.max_bytes:
             return
-        digest = entry_name(key, group)
-        if (
-            len(self._pending) >= _MAX_PENDING
-            or self._pending_bytes + size > _MAX_PENDING_BYTES
-            or digest in self._pending
-        ):
+        if not self.writes.add(key, entry_name(key, group), data):
             self.put(key, data, group)
-            return
-        self._pending[digest] = data
-        self._pending_bytes += size
-        self._deferred[digest] = key
-        loop = asyncio.get_running_loop()
-        self._last_put = loop.time()
-        if len(self._deferred) > _MAX_DEFERRED:
-            self._hand_over(*self._deferred.popitem(last=False))
-        if self._quiet_timer is None:
-            self._quiet_timer = loop.call_later(_QUIET_SECONDS, self._when_quiet)
-
-    def _when_quiet(self) -> None:
-        """The timer: hand the deferred writes over once no derivative came for a while."""
-        loop = asyncio.get_running_loop()
-        remaining = self._last_put + _QUIET_SECONDS - loop.time()
-        if remaining > 0:
-            self._quiet_timer = loop.call_later(remaining, self._when_quiet)
-            return
-        self._quiet_timer = None
-        self._hand_over_all()
-
-    def _hand_over_all(self) -> None:
-        if self._quiet_timer is not None:
-            self._quiet_timer.cancel()
-            self._quiet_timer = None
-        while self._deferred:
-            self._hand_over(*self._deferred.popitem(last=False))
-
-    def _hand_over(self, digest: str, key: str) -> None:
-        """Give one deferred write to the writer thread."""
-        if self._writer is None:
-            self._writer = ThreadPoolExecutor(1, thread_name_prefix="derivative-writer")
-        data = self._pending[digest]
-        size = len(data)
-        loop = asyncio.get_running_loop()
-        written = self._writer.submit(self._write, self._path(digest), data)
-        self._writes.add(written)
-        written.add_done_callback(
-            lambda done: (
-                None
-                if loop.is_closed()
-                else loop.call_soon_threadsafe(self._written, key, digest, size, done)
-            )
-        )
-
-    def _written(self, key: str, digest: str, size: int, done: Future[None]) -> None:
-        self._writes.discard(done)
-        self._pending.pop(digest, None)
-        self._pending_bytes -= size
-        error = done.exception()
-        if isinstance(error, OSError):
-            self._write_failed(key, error)
-            return
-        if error is not None:
-            raise error
-        self._record(digest, size)
 
     async def flush(self) -> None:
         """Wait until every background write has landed (at shutdown, in tests)."""
-        self._hand_over_all()
-        while self._writes:
-            await asyncio.wait([asyncio.wrap_future(f) for f in list(self._writes)])
-            await asyncio.sleep(0)  # let the completion callbacks run
+        await self.writes.flush()
 
     def close(self) -> None:
         """Stop the writer thread; writes still deferred (no `flush()` before) are made here."""
-        if self._quiet_timer is not None:
-            self._quiet_timer.cancel()
-            self._quiet_timer = None
-        while self._deferred:
-            digest, key = self._deferred.popitem(last=False)
-            data = self._pending.pop(digest)
-            self._pending_bytes -= len(data)
-            self._store(key, digest, data)
-        if self._writer is not None:
-            self._writer.shutdown(wait=True)
-            self._writer = None
+        self.writes.close()
 
     async def get_or_compute(
         self, key: str, compute: Callable[[], Awaitable[bytes]], group: Group | None = None

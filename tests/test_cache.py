@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from iiif_server import cache as cache_module
+from iiif_server import cache_writes
 from iiif_server.cache import TEMP_PREFIX, DerivativeCache, Group, Selection
 from iiif_server.cache_layout import source_tag
 from iiif_server.errors import SourceError
@@ -413,7 +413,7 @@ def test_a_fresh_derivative_is_served_from_memory_until_its_file_lands(tmp_path:
 def test_writes_wait_for_a_quiet_moment_then_land(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cache_module, "_QUIET_SECONDS", 0.05)
+    monkeypatch.setattr(cache_writes, "_QUIET_SECONDS", 0.05)
     cache = make_cache(tmp_path)
     group = Group("sample", "/images/a.jpg")
 
@@ -423,7 +423,7 @@ def test_writes_wait_for_a_quiet_moment_then_land(
             await asyncio.sleep(0.01)
         assert stored_files(tmp_path) == []
         assert cache.get(key(2), group) == b"tile 2"  # served from memory meanwhile
-        while cache._writes or cache._deferred:  # the quiet timer hands them over
+        while cache.writes.busy:  # the quiet timer hands them over
             await asyncio.sleep(0.01)
 
     asyncio.run(scenario())
@@ -434,13 +434,13 @@ def test_writes_wait_for_a_quiet_moment_then_land(
 def test_too_many_deferred_writes_go_to_the_writer_at_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cache_module, "_MAX_DEFERRED", 2)
+    monkeypatch.setattr(cache_writes, "_MAX_DEFERRED", 2)
     cache = make_cache(tmp_path)
 
     async def scenario() -> None:
         for n in range(3):
             cache.put_soon(key(n), b"tile %d" % n)
-        assert len(cache._deferred) == 2  # the oldest was handed over
+        assert len(cache.writes._deferred) == 2  # the oldest was handed over
         await cache.flush()
 
     asyncio.run(scenario())
