@@ -19,6 +19,21 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from .config_values import (
+    ConfigError as ConfigError,
+)
+from .config_values import (
+    boolean,
+    integer,
+    nonempty_text,
+    optional_text,
+    parse_bytes,
+    path_value,
+    positive_bytes,
+    seconds,
+    seconds_or_zero,
+    section,
+)
 from .covers.config import CoversSettings, parse_covers
 from .iiif.params import ConfinedSize
 from .lookup.config import LookupSettings, parse_lookup
@@ -30,22 +45,6 @@ ENV_PREFIX = "IIIF_SERVER_"
 # `processes: auto`: one front per core, at most this many (they share one set of pools).
 MAX_AUTO_PROCESSES = 8
 SOURCE_KINDS = ("disk", "web", "trusted_web", "isbn", "s3")
-_BYTE_UNITS = {
-    "": 1,
-    "b": 1,
-    "kb": 10**3,
-    "mb": 10**6,
-    "gb": 10**9,
-    "tb": 10**12,
-    "kib": 2**10,
-    "mib": 2**20,
-    "gib": 2**30,
-    "tib": 2**40,
-}
-
-
-class ConfigError(ValueError):
-    """A configuration problem; the message names the offending key."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,76 +137,13 @@ def _processes(key: str, value: Any) -> int:
         return auto_processes()
     if isinstance(value, str):
         raise ConfigError(f"{key}: must be 'auto' or an integer, got {value!r}")
-    return _int(1, 64)(key, value)
-
-
-def _int(low: int, high: int | None = None) -> Callable[[str, Any], int]:
-    def check(key: str, value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key}: must be an integer, got {value!r}")
-        if value < low or (high is not None and value > high):
-            bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
-            raise ConfigError(f"{key}: must be {bounds}, got {value}")
-        return value
-
-    return check
-
-
-def _seconds(key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ConfigError(f"{key}: must be a positive number of seconds, got {value!r}")
-    return float(value)
-
-
-def _seconds_or_zero(key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ConfigError(f"{key}: must be a number of seconds (0 or more), got {value!r}")
-    return float(value)
-
-
-def _positive_bytes(key: str, value: Any) -> int:
-    size = parse_bytes(key, value)
-    if size < 1:
-        raise ConfigError(f"{key}: must be at least one byte, got {value!r}")
-    return size
-
-
-def _bool(key: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(f"{key}: must be true or false, got {value!r}")
-    return value
-
-
-def _text(key: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{key}: must be a non-empty string, got {value!r}")
-    return value
-
-
-def _optional_text(key: str, value: Any) -> str | None:
-    return None if value is None else _text(key, value)
-
-
-def _path(key: str, value: Any) -> Path:
-    return Path(_text(key, value))
-
-
-def parse_bytes(key: str, value: Any, *, bare_unit: int = 1) -> int:
-    """`512MB`, `2 GiB`, `1000` (times `bare_unit`) -> bytes."""
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value * bare_unit
-    if isinstance(value, str):
-        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", value)
-        if match and match.group(2).lower() in _BYTE_UNITS:
-            unit = _BYTE_UNITS[match.group(2).lower()] if match.group(2) else bare_unit
-            return int(float(match.group(1)) * unit)
-    raise ConfigError(f"{key}: must be a size such as 512MB or 2GiB, got {value!r}")
+    return integer(1, 64)(key, value)
 
 
 def _base_url(key: str, value: Any) -> str | None:
     if value is None:
         return None
-    url = _text(key, value)
+    url = nonempty_text(key, value)
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
         raise ConfigError(f"{key}: must be an http(s) URL without query, got {value!r}")
@@ -254,73 +190,58 @@ def _page_delimiter(key: str, value: Any) -> str:
     return value
 
 
-def _section(parse: Callable[[Any], Any]) -> Callable[[str, Any], Any]:
-    """A product's own parser; its `ValueError('sub.key: why')` names `key.sub.key`."""
-
-    def check(key: str, value: Any) -> Any:
-        try:
-            return parse(value)
-        except ValueError as error:
-            message = str(error)
-            raise ConfigError(
-                f"{key}.{message}" if ": " in message else f"{key}: {message}"
-            ) from None
-
-    return check
-
-
 _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "base_url": _base_url,
-    "host": _text,
-    "http_port": _int(1, 65535),
+    "host": nonempty_text,
+    "http_port": integer(1, 65535),
     "processes": _processes,
-    "cache_path": _path,
-    "source_path": _path,
+    "cache_path": path_value,
+    "source_path": path_value,
     "cache_max_bytes": parse_bytes,
     "hot_cache_bytes": parse_bytes,
-    "default_type": _optional_text,
-    "min_sizes_size": _int(1),
-    "tile_size": _int(16, 8192),
-    "size_pool_size": _int(1, 256),
-    "image_pool_size": _int(1, 256),
-    "info_cache_size": _int(1),
-    "image_cache_max_bytes": _positive_bytes,
-    "max_queue_per_worker": _int(1),
-    "image_task_timeout": _seconds,
-    "size_task_timeout": _seconds,
-    "max_http_fetches": _int(1, 1024),
-    "max_http_waiting": _int(0),
-    "http_connect_timeout": _seconds,
-    "http_timeout": _seconds,
-    "max_redirects": _int(0, 20),
-    "max_source_bytes": _positive_bytes,
+    "default_type": optional_text,
+    "min_sizes_size": integer(1),
+    "tile_size": integer(16, 8192),
+    "size_pool_size": integer(1, 256),
+    "image_pool_size": integer(1, 256),
+    "info_cache_size": integer(1),
+    "image_cache_max_bytes": positive_bytes,
+    "max_queue_per_worker": integer(1),
+    "image_task_timeout": seconds,
+    "size_task_timeout": seconds,
+    "max_http_fetches": integer(1, 1024),
+    "max_http_waiting": integer(0),
+    "http_connect_timeout": seconds,
+    "http_timeout": seconds,
+    "max_redirects": integer(0, 20),
+    "max_source_bytes": positive_bytes,
     "source_cache_max_bytes": parse_bytes,
-    "negative_cache_ttl": _seconds_or_zero,
-    "allow_private_addresses": _bool,
-    "max_width": _int(1),
-    "max_height": _int(1),
-    "max_area": _int(1),
-    "allow_upscaling": _bool,
+    "negative_cache_ttl": seconds_or_zero,
+    "allow_private_addresses": boolean,
+    "max_width": integer(1),
+    "max_height": integer(1),
+    "max_area": integer(1),
+    "allow_upscaling": boolean,
     "confined_size": _confined_size,
-    "max_source_pixels": _int(1),
+    "max_source_pixels": integer(1),
     "page_delimiter": _page_delimiter,
-    "pdf_dpi": _int(10, 2400),
-    "jpeg_quality": _int(1, 100),
-    "jpeg_optimize": _bool,
-    "jpeg_progressive": _bool,
-    "png_compress_level": _int(0, 9),
-    "webp_quality": _int(0, 100),
-    "webp_method": _int(0, 6),
-    "cache_control": _text,
+    "pdf_dpi": integer(10, 2400),
+    "jpeg_quality": integer(1, 100),
+    "jpeg_optimize": boolean,
+    "jpeg_progressive": boolean,
+    "png_compress_level": integer(0, 9),
+    "webp_quality": integer(0, 100),
+    "webp_method": integer(0, 6),
+    "cache_control": nonempty_text,
     "log_level": _log_level,
     "log_format": _log_format,
     "admin_token": _admin_token,
-    "metrics_need_token": _bool,
-    "covers": _section(parse_covers),
-    "lookup": _section(functools.partial(parse_lookup, parse_size=parse_bytes)),
-    "resources": _section(parse_resources),
-    "shared_cache": _section(parse_shared_cache),
-    "shared_info": _section(parse_shared_info),
+    "metrics_need_token": boolean,
+    "covers": section(parse_covers),
+    "lookup": section(functools.partial(parse_lookup, parse_size=parse_bytes)),
+    "resources": section(parse_resources),
+    "shared_cache": section(parse_shared_cache),
+    "shared_info": section(parse_shared_info),
 }
 _TYPE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
@@ -350,8 +271,8 @@ def _type_settings(name: str, raw: Any, warnings: list[str]) -> TypeSettings:
             s3 = parse_s3({key: value for key, value in raw.items() if key in S3_KEYS})
         except ValueError as error:
             raise ConfigError(f"{prefix}.{error}") from None
-    url = _optional_text(f"{prefix}.url", raw.get("url"))
-    regex = _optional_text(f"{prefix}.regex", raw.get("regex"))
+    url = optional_text(f"{prefix}.url", raw.get("url"))
+    regex = optional_text(f"{prefix}.regex", raw.get("regex"))
     if source == "web" and url is None and regex is not None:
         # The seed server's README wrote trusted_web types this way.
         source = "trusted_web"
@@ -378,10 +299,10 @@ def _type_settings(name: str, raw: Any, warnings: list[str]) -> TypeSettings:
         source=source,
         url=url,
         regex=regex,
-        ttl=None if ttl is None else _seconds(f"{prefix}.ttl", ttl),
-        rights=_optional_text(f"{prefix}.rights", raw.get("rights")),
-        attribution=_optional_text(f"{prefix}.attribution", raw.get("attribution")),
-        logo=_optional_text(f"{prefix}.logo", raw.get("logo")),
+        ttl=None if ttl is None else seconds(f"{prefix}.ttl", ttl),
+        rights=optional_text(f"{prefix}.rights", raw.get("rights")),
+        attribution=optional_text(f"{prefix}.attribution", raw.get("attribution")),
+        logo=optional_text(f"{prefix}.logo", raw.get("logo")),
         s3=s3,
     )
 
@@ -401,11 +322,11 @@ def _image_cache_size(key: str, value: Any, values: dict[str, Any]) -> None:
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
     if value is None or (isinstance(value, int) and not isinstance(value, bool)):
-        values[key] = None if value is None else _int(1)(key, value)
+        values[key] = None if value is None else integer(1)(key, value)
         return
     if "image_cache_max_bytes" in values:
         raise ConfigError(f"{key}: a size in bytes here and image_cache_max_bytes: give one")
-    values["image_cache_max_bytes"] = _positive_bytes(key, value)
+    values["image_cache_max_bytes"] = positive_bytes(key, value)
 
 
 def from_mapping(raw: Mapping[str, Any]) -> Settings:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..config_values import parse_bytes
 from ..sections import checked_values
 
 _MOUNT = re.compile(r"/|(/[A-Za-z0-9._~-]+)+")
@@ -61,8 +62,6 @@ def _sizes(key: str, value: Any) -> tuple[int, ...]:
 
 
 def _bytes(key: str, value: Any) -> int:
-    from ..config import parse_bytes  # here: config.py imports this module at its top
-
     size = parse_bytes(key, value)
     if size < 1:
         raise ValueError(f"{key}: must be at least one byte, got {value!r}")
