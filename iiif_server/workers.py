@@ -167,7 +167,8 @@ class WorkerPool(WorkerLifecycle):
         prefer: str | None = None,
     ) -> asyncio.Future[Any]:
         """The task queued now (in the order of the calls), and its outcome: cancelled,
-        a waiting task leaves its queue and a running one finishes unheard."""
+        a waiting task leaves its queue and a running one finishes unheard. A task
+        that prefers the key of a job on hold is queued behind it when it is."""
         if self._loop is None:
             raise RuntimeError(f"worker pool {self.name!r} is not started")
         if self._closing:
