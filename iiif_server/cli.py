@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote
 
-from . import __version__
+from . import __version__, event_loop
 from .cache import DerivativeCache
 from .config import ConfigError, Settings, load
 from .covers import commands as cover_commands
@@ -149,5 +149,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .supervisor import run
 
         return run(settings, settings.processes)
-    asyncio.run(serve(settings))
+    event_loop.run(serve(settings), settings.event_loop)
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib.util
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -68,6 +69,7 @@ class Settings:
     host: str = "127.0.0.1"
     http_port: int = 4040
     processes: int = field(default_factory=lambda: auto_processes())  # `auto`, resolved
+    event_loop: str = field(default_factory=lambda: default_event_loop())  # `auto`, resolved
     cache_path: Path = Path("data/cache")
     source_path: Path = Path("data/sources")
     cache_max_bytes: int = 10 * 10**9
@@ -130,6 +132,21 @@ def auto_processes() -> int:
     """One front process per core this process may run on, at most MAX_AUTO_PROCESSES."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, min(cores or 1, MAX_AUTO_PROCESSES))
+
+
+def default_event_loop() -> str:
+    """uvloop when it is installed (it is a dependency on Linux and macOS), else asyncio's."""
+    return "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
+
+
+def _event_loop(key: str, value: Any) -> str:
+    if value == "auto":
+        return default_event_loop()
+    if value not in ("uvloop", "asyncio"):
+        raise ConfigError(f"{key}: must be auto, uvloop or asyncio, got {value!r}")
+    if value == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        raise ConfigError(f"{key}: uvloop is not installed (pip install uvloop)")
+    return str(value)
 
 
 def _processes(key: str, value: Any) -> int:
@@ -195,6 +212,7 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "host": nonempty_text,
     "http_port": integer(1, 65535),
     "processes": _processes,
+    "event_loop": _event_loop,
     "cache_path": path_value,
     "source_path": path_value,
     "cache_max_bytes": parse_bytes,

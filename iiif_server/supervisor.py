@@ -20,6 +20,7 @@ import socket
 import time
 from multiprocessing.process import BaseProcess
 
+from . import event_loop
 from .background import cancel_and_wait
 from .config import Settings
 from .metrics import multiprocess as metrics_multiprocess
@@ -43,7 +44,7 @@ def _child_main(settings: Settings, log_level: str, pools: socket.socket, parent
 
     _stop_with_parent(parent)
     configure_logging(log_level, settings.log_format)
-    asyncio.run(serve(settings, reuse_port=True, pools=pools))
+    event_loop.run(serve(settings, reuse_port=True, pools=pools), settings.event_loop)
 
 
 def _stop_with_parent(parent: int) -> None:
@@ -65,7 +66,7 @@ def _stop_with_parent(parent: int) -> None:
 def run(settings: Settings, count: int) -> int:
     # Before any front imports prometheus-client: they count into files of one folder.
     metrics_multiprocess.prepare(settings.cache_path / "metrics")
-    asyncio.run(_supervise(settings, count))
+    event_loop.run(_supervise(settings, count), settings.event_loop)
     return 0
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import pickle
 from collections import deque
 from collections.abc import Callable
@@ -126,6 +127,9 @@ class WorkerLifecycle:
         worker = Worker(process, ours)
         slot.worker = worker
         self._event_loop.add_reader(ours.fileno(), self._on_readable, slot, worker)
+        # uvloop (libuv) makes a watched descriptor non-blocking; a 40 KB answer then
+        # read before all of it is in the pipe would fail halfway, like a dead worker.
+        os.set_blocking(ours.fileno(), True)
         self._event_loop.add_reader(process.sentinel, self._on_exit, slot, worker)
 
     def _respawn(self, slot: Slot) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -39,6 +40,20 @@ def test_processes_default_to_one_per_core_and_take_auto_or_a_number(
     with pytest.raises(ConfigError, match="max_source_bytes"):
         load(None, small)
     assert load(None, {**small, "IIIF_SERVER_PROCESSES": "4"}).processes == 4
+
+
+def test_the_event_loop_is_uvloop_where_installed_or_asyncio_when_asked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert load(None, {}).event_loop == "uvloop"  # a dependency on Linux
+    assert load(None, {"IIIF_SERVER_EVENT_LOOP": "asyncio"}).event_loop == "asyncio"
+    assert load(None, {"IIIF_SERVER_EVENT_LOOP": "auto"}).event_loop == "uvloop"
+    with pytest.raises(ConfigError, match="event_loop: must be auto, uvloop or asyncio"):
+        load(None, {"IIIF_SERVER_EVENT_LOOP": "trio"})
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)  # not installed
+    assert load(None, {}).event_loop == "asyncio"
+    with pytest.raises(ConfigError, match="uvloop is not installed"):
+        load(None, {"IIIF_SERVER_EVENT_LOOP": "uvloop"})
 
 
 def test_seed_keys_work_unchanged(tmp_path: Path) -> None:

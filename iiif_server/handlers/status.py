@@ -6,6 +6,7 @@ import dataclasses
 import os
 from typing import TYPE_CHECKING
 
+from ..event_loop import running_kind
 from .base import BaseHandler
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ class HealthHandler(BaseHandler):
             {
                 "status": "ok" if healthy else "unavailable",
                 "process": os.getpid(),  # which front process answered (`processes` > 1)
+                "event_loop": running_kind(),
                 # With `processes` > 1 every front shows the same shared pools (and pids).
                 "pools": [
                     {**dataclasses.asdict(pool), "pids": workers}
