@@ -115,7 +115,7 @@ def render(
             info.width,
             info.height,
         )
-        scale = choose_scale(info, request)
+        scale = choose_scale(info, request, deep_zoom)
         decoded = None
         if scale == 1 and not deep_zoom:
             decoded = _region_alone(worker, path, identity, info, request)
@@ -220,10 +220,16 @@ def _stored_box(info: ImageInfo, request: ImageRequest, turn: int) -> orientatio
     return orientation.to_stored_box(turn, region, stored)
 
 
-def choose_scale(info: ImageInfo, request: ImageRequest) -> int:
-    """The largest power of two by which the region can shrink and still fill the output."""
+def choose_scale(info: ImageInfo, request: ImageRequest, deep_zoom: bool = False) -> int:
+    """The largest power of two by which the region can shrink and still fill the output.
+
+    Alone, a request shrinks no further than the format decodes reduced (1/8 for a
+    JPEG), then resamples. In a zoom session every level is made by halving the
+    next finer one, so the coarsest tiles come from a level of their own: a box
+    average of a few ms less than a Lanczos resampling of the finer level.
+    """
     ratio = min(request.region_w / request.width, request.region_h / request.height)
-    limit = decode.max_native_scale(info) or _MAX_SCALE
+    limit = _MAX_SCALE if deep_zoom else decode.max_native_scale(info) or _MAX_SCALE
     scale = 1
     while scale * 2 <= ratio and scale * 2 <= limit:
         scale *= 2

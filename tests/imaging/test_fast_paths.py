@@ -17,8 +17,10 @@ from PIL import Image, ImageCms, ImageOps
 from bench.images import photo_like
 from bench.session import zoom_session
 from iiif_server.errors import SourceError
+from iiif_server.imaging import render as render_module
+from iiif_server.imaging.decoded_cache import DecodedKey
 from iiif_server.imaging.probe import probe
-from iiif_server.imaging.render import EncodeOptions, decoded_cache_stats, render
+from iiif_server.imaging.render import EncodeOptions, choose_scale, decoded_cache_stats, render
 
 from .images import MAX_PIXELS, psnr, request
 
@@ -174,6 +176,22 @@ def test_a_thumbnail_in_a_zoom_session_comes_from_the_full_decode(
     assert psnr(output, exact(photo, (0, 0, 3000, 2000), (375, 250))) >= 32
     full_size_decoded = 3000 * 2000  # at least the luma plane of a full decode
     assert (decoded_cache_stats()["bytes"] >= full_size_decoded) is deep_zoom
+
+
+def test_a_session_halves_its_levels_past_the_reduced_jpeg_decoding(photo: str) -> None:
+    """A session's whole-image tile at 1/16 is a level of its own (the 1/8 level halved),
+    not a Lanczos resampling of the 1/8 level, which a JPEG decodes reduced at most."""
+    info = probe(photo, MAX_PIXELS)
+    job = request(info, size=(187, 125), fmt="png")
+    assert choose_scale(info, job) == 8
+    assert choose_scale(info, job, deep_zoom=True) == 16
+    data = render(photo, "v1", info, job, EncodeOptions(), deep_zoom=True)
+    output = Image.open(io.BytesIO(data)).convert("RGB")
+    assert output.size == (187, 125)
+    assert psnr(output, exact(photo, (0, 0, 3000, 2000), (187, 125))) >= 32
+    worker = render_module._worker
+    assert worker is not None
+    assert worker.cache.peek(DecodedKey(photo, "v1", info.page, 16)) is not None
 
 
 def test_a_cold_full_resolution_region_is_decoded_alone(photo: str) -> None:
