@@ -13,7 +13,7 @@ library pads luma to whole chroma samples); pixels past `size` are padding.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from PIL import Image
 
@@ -28,6 +28,9 @@ class Planes:
     planes: tuple[Image.Image, ...]  # mode L: Y, or Y, Cb, Cr
     size: tuple[int, int]
     sampling: tuple[int, int]  # of the chroma planes; (1, 1) with a single plane
+    # The chroma planes halved, once made: a zoom session's next level and the 4:2:0
+    # tiles of this one need the same box averages (`halved_chroma`).
+    _halved: list[tuple[Image.Image, ...]] = field(default_factory=list, compare=False, repr=False)
 
     @property
     def width(self) -> int:
@@ -39,7 +42,10 @@ class Planes:
 
     @property
     def nbytes(self) -> int:
-        return sum(plane.width * plane.height for plane in self.planes)
+        total = sum(plane.width * plane.height for plane in self.planes)
+        if self.sampling == (1, 1):  # room for the halved chroma, made or not
+            total += sum(-(-p.width // 2) * -(-p.height // 2) for p in self.planes[1:])
+        return total
 
     @property
     def is_gray(self) -> bool:
@@ -59,18 +65,30 @@ class Planes:
         size = (-(-self.width // factor), -(-self.height // factor))
         sx, sy = self.sampling
         chroma_factor = (max(1, factor // sx), max(1, factor // sy))
-        chroma = tuple(
-            plane if chroma_factor == (1, 1) else plane.reduce(chroma_factor)
-            for plane in self.planes[1:]
-        )
+        if self.sampling == (1, 1) and factor == 2 and not self.is_gray:
+            chroma = self.halved_chroma()
+        else:
+            chroma = tuple(
+                plane if chroma_factor == (1, 1) else plane.reduce(chroma_factor)
+                for plane in self.planes[1:]
+            )
         sampling = (max(1, sx // factor), max(1, sy // factor))
         return Planes((self.planes[0].reduce(factor), *chroma), size, sampling)
+
+    def halved_chroma(self) -> tuple[Image.Image, ...]:
+        """The chroma planes halved both ways (box averages), made the first time."""
+        if not self._halved:
+            self._halved.append(tuple(plane.reduce(2) for plane in self.planes[1:]))
+        return self._halved[0]
 
     def cut(self, box: FloatBox, size: tuple[int, int]) -> Planes:
         """`box` of these planes at exactly `size`: a crop where pixels line up, else Lanczos."""
         luma = cut_pixels(self.planes[0], box, size)
         if self.is_gray:
             return Planes((luma,), size, self.sampling)
+        halved = self._halved_crop(box, size)
+        if halved is not None:
+            return Planes((luma, *halved), size, _JPEG_SAMPLING)
         sx, sy = self.sampling
         chroma_size = self.chroma_size(size)
         # The last chroma sample may cover luma padding past the box: stretch the
@@ -89,6 +107,23 @@ class Planes:
             size,
             self.sampling,
         )
+
+    def _halved_crop(self, box: FloatBox, size: tuple[int, int]) -> tuple[Image.Image, ...] | None:
+        """4:2:0 chroma of a crop of full-resolution chroma, from the halved planes if made.
+
+        The box averages of a crop starting on even pixels are those of the whole
+        plane: a session's tiles share the averages its next level was made of.
+        """
+        if self.sampling != (1, 1) or not self._halved:
+            return None
+        x0, y0, x1, y1 = (round(value) for value in box)
+        if (x0, y0, x1, y1) != box or (x1 - x0, y1 - y0) != size or x0 % 2 or y0 % 2:
+            return None
+        chroma = self.planes[1]
+        if (x1 % 2 and x1 != chroma.width) or (y1 % 2 and y1 != chroma.height):
+            return None  # an odd edge inside the plane: averaged unlike the whole plane's
+        chroma_box = (x0 // 2, y0 // 2, -(-x1 // 2), -(-y1 // 2))
+        return tuple(plane.crop(chroma_box) for plane in self._halved[0])
 
     def cut_image(self, box: FloatBox, size: tuple[int, int], gray: bool = False) -> Image.Image:
         """`box` at `size` as an RGB image (L if gray), chroma resampled straight to `size`.

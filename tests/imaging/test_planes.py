@@ -75,6 +75,31 @@ def test_reduced_levels_keep_colour_at_their_own_resolution(tmp_path: Path) -> N
     assert psnr(quarter.cut_image((0, 0, 100, 75), (100, 75)), expected) >= 40
 
 
+@pytest.mark.parametrize(
+    ("box", "shared"),
+    [
+        ((0, 0, 64, 64), True),
+        ((64, 32, 150, 101), True),  # the bottom right corner: odd height, the level's own
+        ((50, 20, 113, 71), False),  # odd edges inside the level
+        ((33, 21, 97, 85), False),  # starting on odd pixels
+    ],
+)
+def test_a_levels_tiles_are_the_same_jpegs_with_the_chroma_its_next_level_made(
+    tmp_path: Path, box: tuple[int, int, int, int], shared: bool
+) -> None:
+    """A level with chroma at its own resolution has it halved for the next level once;
+    its 4:2:0 tiles are cut from that halving instead of halving their own piece."""
+    path = save(noisy(300, 201), tmp_path / "n.jpg", quality=90, subsampling="4:2:0")
+    half = decoded_planes(path).reduce(2)
+    assert half.size == (150, 101) and half.sampling == (1, 1)
+    quarter = half.reduce(2)
+    assert quarter.planes[1:] == half.halved_chroma()  # made once, kept by both
+    size = (box[2] - box[0], box[3] - box[1])
+    without = Planes(half.planes, half.size, half.sampling)  # nothing halved yet
+    assert half.cut(box, size).encode_jpeg(75) == without.cut(box, size).encode_jpeg(75)
+    assert (half.cut(box, size).sampling == (2, 2)) is shared
+
+
 def test_odd_sized_cuts_encode_to_jpegs_of_that_size(tmp_path: Path) -> None:
     path = save(noisy(300, 200), tmp_path / "n.jpg", quality=90)
     planes = decoded_planes(path)
