@@ -195,8 +195,9 @@ def print_table(rows: list[Row]) -> None:
 
 def measure_thumbnails(port: int, sources: Path, big: list[Path]) -> list[Row]:
     """Each thumbnail from the server, then the same one by the floor: both see the same
-    moment of a noisy machine. Fresh names keep the server's caches cold."""
-    images = fresh_names(sources, big, "thumb")
+    moment of a noisy machine. Fresh names keep the server's caches cold; each picture
+    twice, under two names, so that one slow moment weighs less in the sums."""
+    images = [name for tag in ("thumb", "thumb2") for name in fresh_names(sources, big, tag)]
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     ours, floor = [], []
     for image in images:
@@ -211,8 +212,9 @@ def measure_thumbnails(port: int, sources: Path, big: list[Path]) -> list[Row]:
         floor.append(time.perf_counter() - start)
     connection.close()
     ratio = f"{sum(ours) / sum(floor):.2f}x the time"
+    name = f"thumbnails !512,512 of {len(ours)} 6000x4000, cold"
     return [
-        Row("thumbnails !512,512 of 8 6000x4000, cold", len(ours), sum(ours), ours, "draft", ratio),
+        Row(name, len(ours), sum(ours), ours, "draft", ratio),
         Row("  floor: Pillow draft + Lanczos", len(floor), sum(floor), floor),
     ]
 
