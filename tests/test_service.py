@@ -17,7 +17,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPResponse
 from iiif_server.app import Server
 from iiif_server.config import Settings
 from iiif_server.imaging.render import decoded_cache_stats
-from iiif_server.workers import Job
+from iiif_server.workers import Job, WorkerPool
 from tests.conftest import make_settings
 
 pytestmark = pytest.mark.gen_test(timeout=60)
@@ -64,6 +64,13 @@ async def wait_for(condition: Callable[[], bool], timeout: float = 20) -> None:
     while not condition():
         assert loop.time() < deadline, "condition not reached"
         await asyncio.sleep(0.01)
+
+
+async def until_idle(server: Server) -> None:
+    """Until every image worker is ready and has no work (its decodes ahead done)."""
+    pool = server.image_pool
+    assert isinstance(pool, WorkerPool)  # one front process: the server owns its pools
+    await wait_for(lambda: pool.idle())
 
 
 async def test_identical_concurrent_requests_are_computed_once(
@@ -130,7 +137,7 @@ async def test_a_killed_worker_fails_one_request_and_is_replaced(
     http_client: AsyncHTTPClient, base_url: str, server: Server, big_source: Path
 ) -> None:
     await get(http_client, base_url, "/iiif/3/big/info.json")
-    await wait_for(lambda: server.image_pool.idle())  # its decode ahead is done
+    await until_idle(server)  # its decode ahead is done
     slow = asyncio.ensure_future(get(http_client, base_url, SLOW))
     await wait_for(lambda: server.image_pool.status().busy == 1)
     [pid] = server.image_pool.pids
@@ -158,7 +165,7 @@ async def test_full_queues_answer_503_with_retry_after(
     http_client: AsyncHTTPClient, base_url: str, server: Server, big_source: Path
 ) -> None:
     await get(http_client, base_url, "/iiif/3/big/info.json")
-    await wait_for(lambda: server.image_pool.idle())  # its decode ahead is done
+    await until_idle(server)  # its decode ahead is done
     paths = [f"/iiif/3/big/full/^{4000 + i},/{30 + i}/default.png" for i in range(4)]
     responses = await asyncio.gather(*(get(http_client, base_url, p) for p in paths))
     codes = sorted(r.code for r in responses)
@@ -197,7 +204,8 @@ async def test_a_changed_source_is_never_served_from_memory(
     Image.new("RGB", (600, 400), (20, 220, 20)).save(source_path / "sample" / "red.jpg")
     after = await get(http_client, base_url, path)
     assert after.code == 200 and after.body != before.body
-    assert Image.open(io.BytesIO(after.body)).getpixel((30, 20))[1] > 150  # green now
+    pixel = Image.open(io.BytesIO(after.body)).getpixel((30, 20))
+    assert isinstance(pixel, tuple) and pixel[1] > 150  # green now
     assert after.headers["ETag"] != before.headers["ETag"]
 
 
@@ -245,7 +253,7 @@ async def test_info_json_of_a_jpeg_starts_its_decode_when_the_workers_are_idle(
 ) -> None:
     submitted = record_submits(server.image_pool, monkeypatch)
     assert (await get(http_client, base_url, "/iiif/3/red/info.json")).code == 200
-    await wait_for(lambda: server.image_pool.idle())
+    await until_idle(server)
     assert submitted == ["prepare"]
     await get(http_client, base_url, "/iiif/3/red/info.json")  # again: nothing more
     tile = await get(http_client, base_url, "/iiif/3/red/0,0,512,400/512,/0/default.jpg")
@@ -271,11 +279,11 @@ async def test_a_harvester_of_info_json_starts_few_decodes(
     submitted = record_submits(server.image_pool, monkeypatch)
     for number in range(6):
         assert (await get(http_client, base_url, f"/iiif/3/h{number}/info.json")).code == 200
-        await wait_for(lambda: server.image_pool.idle())
+        await until_idle(server)
     assert submitted == ["prepare"] * 4  # then no tile followed: it stops
     await get(http_client, base_url, "/iiif/3/h0/full/32,/0/default.jpg")  # a viewer after all
     await get(http_client, base_url, "/iiif/3/h6/info.json")
-    await wait_for(lambda: server.image_pool.idle())
+    await until_idle(server)
     assert submitted == ["prepare"] * 4 + ["render", "prepare"]
 
 
@@ -293,7 +301,7 @@ async def test_a_second_idle_worker_makes_the_first_tiles_of_a_big_jpeg(
 ) -> None:  # fmt: skip
     calls = record_affinities(server.image_pool, monkeypatch)
     assert (await get(http_client, base_url, "/iiif/3/big/info.json")).code == 200
-    await wait_for(lambda: server.image_pool.idle())
+    await until_idle(server)
     assert [name for name, *_ in calls] == ["prepare", "prepare_coarse"]
     (_, whole, _), (_, coarse, _) = calls
     assert whole != coarse
@@ -320,7 +328,7 @@ async def test_one_worker_decodes_ahead_alone(
 ) -> None:  # fmt: skip
     calls = record_affinities(server.image_pool, monkeypatch)
     assert (await get(http_client, base_url, "/iiif/3/big/info.json")).code == 200
-    await wait_for(lambda: server.image_pool.idle())
+    await until_idle(server)
     assert [name for name, *_ in calls] == ["prepare"]
     assert (await get(http_client, base_url, "/iiif/3/big/full/375,/0/default.jpg")).code == 200
     assert calls[-1][1] == calls[0][1]
