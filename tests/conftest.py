@@ -31,7 +31,7 @@ def io_loop() -> Iterator[IOLoop]:
     which asyncio creates (and never closes) a fresh loop for the next caller.
     """
     loop = IOLoop(make_current=False)
-    asyncio.set_event_loop(loop.asyncio_loop)  # type: ignore[attr-defined]
+    asyncio.set_event_loop(loop.asyncio_loop)
     yield loop
     loop.close(all_fds=True)
     asyncio.set_event_loop(None)

@@ -66,7 +66,7 @@ async def cover_server(fake: FakeProviders, redis_url: str) -> AsyncIterator[str
 
 async def get(url: str, **kwargs: object) -> HTTPResponse:
     client = AsyncHTTPClient()
-    return await client.fetch(url, raise_error=False, **kwargs)  # type: ignore[arg-type]
+    return await client.fetch(url, raise_error=False, **kwargs)
 
 
 async def test_two_servers_share_lookups_and_overrides(fake: FakeProviders, redis_url: str) -> None:

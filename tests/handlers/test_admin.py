@@ -49,7 +49,11 @@ def derivative_files(server: Server, source: Path) -> list[Path]:
 
 
 async def decoded_entries(server: Server) -> int:
-    return sum(stats["entries"] for stats in await server.image_pool.broadcast(decoded_cache_stats))
+    entries = 0
+    for stats in await server.image_pool.broadcast(decoded_cache_stats):
+        assert stats is not None  # every worker answered
+        entries += stats["entries"]
+    return entries
 
 
 async def test_without_a_token_401_with_a_wrong_one_403(

@@ -241,6 +241,7 @@ def _unicode_or_bytes(argument: str | bytes) -> str | bytes:
 
 def test_the_redirects_go_first_only_under_a_mount_no_other_route_starts_with() -> None:
     def order(mount: str) -> list[Any]:
+        redirects: tuple[LookupPath, type[LookupHandler], dict[str, Any]]
         redirects = (LookupPath(mount, None), LookupHandler, {})
         routes = [
             ("/health", "health", {}),

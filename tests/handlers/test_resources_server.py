@@ -17,13 +17,13 @@ from iiif_server.resources.service import ResourceService
 from tests.conftest import make_settings
 from tests.handlers.test_resources import (
     CHAPTER,
-    YELLOW,
     books,
     get,
     near,
     pixels,
     transform,
 )
+from tests.imaging.images import YELLOW
 
 pytestmark = pytest.mark.gen_test(timeout=60)
 __all__ = ["books"]  # a fixture

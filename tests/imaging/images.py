@@ -53,7 +53,7 @@ def exif_orientation(orientation: int) -> bytes:
     return exif.tobytes()
 
 
-def save(image: Image.Image, path: Path, fmt: str | None = None, **options: Any) -> str:
+def save(image: Image.Image, path: Path, fmt: str | None = None, /, **options: Any) -> str:
     image.save(path, fmt, **options)
     return str(path)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -80,6 +81,6 @@ def test_encode_options_are_used(source: str, worker: None) -> None:
     "options",
     [{"jpeg_quality": 0}, {"png_compress_level": 10}, {"webp_method": 7}, {"webp_quality": -1}],
 )
-def test_encode_options_refuse_values_out_of_range(options: dict[str, int]) -> None:
+def test_encode_options_refuse_values_out_of_range(options: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         EncodeOptions(**options)

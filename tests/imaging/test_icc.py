@@ -54,7 +54,7 @@ def outputs(path: str, deep_zoom_too: bool = True) -> dict[str, Image.Image]:
         "thumbnail.jpg": request(info, size=(128, 96), fmt="jpg"),
         "half.png": request(info, size=(512, 384), fmt="png"),
     }
-    results = {}
+    results: dict[str, Image.Image] = {}
     for name, ask in asks.items():
         for deep_zoom in (False, True) if deep_zoom_too else (False,):
             data = render(path, "v1", info, ask, EncodeOptions(jpeg_quality=95), deep_zoom)

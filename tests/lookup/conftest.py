@@ -15,7 +15,7 @@ from iiif_server.lookup.state import SchemeStatus
 from tests.lookup.fake_editor import FakeEditor, fake_editor
 
 SCHEME = "archive.org"
-BOOKS = {
+BOOKS: dict[str, dict[str, str | None]] = {
     "fairerthandayfo00hugggoog": {
         "edit": "http://editor.example/fairer/edit/",
         "epub": "http://render.example/fairer.epub",

@@ -37,17 +37,17 @@ def test_two_processes_sync_once_and_answer_from_one_listing(
         "IIIF_SERVER_LOOKUP": json.dumps(lookup),
     }
     with live_server(tmp_path, env) as server:
-        seen: dict[int, dict[str, object]] = {}
+        leaders: dict[int, bool] = {}  # by front pid
 
         def both_loaded() -> bool:
             health = json.loads(server.get("/health")[2])
             if health["lookup"]["schemes"][SCHEME]["loaded"]:
-                seen[health["process"]] = health["lookup"]
-            return len(seen) == 2
+                leaders[health["process"]] = health["lookup"]["leader"]
+            return len(leaders) == 2
 
         wait_for(both_loaded, timeout=60)
         assert editor.count(SCHEME) == 1
-        assert sorted(part["leader"] for part in seen.values()) == [False, True]
+        assert sorted(leaders.values()) == [False, True]
         assert redirect(server.port, f"/lookup/{SCHEME}/epub/{BOOK}") == (302, BOOKS[BOOK]["epub"])
 
         editor.listings[SCHEME] = {BOOK: {"epub": "https://render.example/new.epub"}}

@@ -91,7 +91,8 @@ async def test_a_failed_sync_keeps_the_last_good_listing(
     outcome, status = await sync_once(settings, folder)
     assert outcome == "failed"
     assert status.last_error is not None and error in status.last_error
-    assert status.last_success is not None and status.last_success < status.last_attempt
+    assert status.last_attempt is not None and status.last_success is not None
+    assert status.last_success < status.last_attempt
     assert status.ids == 2
     assert index_path(folder, SCHEME).read_bytes() == before
     assert answers(folder, "fairerthandayfo00hugggoog") == {

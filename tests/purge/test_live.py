@@ -27,6 +27,7 @@ def answers(server: LiveServer, count: int = 24) -> set[tuple[int, tuple[int, ..
         status, _, tile = server.get(TILE)
         assert status == 200
         colour = Image.open(io.BytesIO(tile)).convert("RGB").getpixel((5, 5))
+        assert isinstance(colour, tuple)  # an RGB pixel: its three channels
         seen.add((json.loads(info)["width"], tuple(round(c, -1) for c in colour)))
     return seen
 

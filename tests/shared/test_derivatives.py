@@ -26,6 +26,7 @@ def tier(tmp_path: Path, endpoint: str, prefix: str) -> SharedDerivatives:
             "secret_access_key": s3store.SECRET_ACCESS_KEY,
         }
     )
+    assert settings is not None  # a url was given: a shared tier
     return SharedDerivatives(settings, SharedNames(tmp_path / "sources", tmp_path / "cache"))
 
 

@@ -24,9 +24,12 @@ class AnyHop:
         return False
 
 
-def proxied_client(s3: s3store.S3Store, proxy: s3store.CountingProxy, **options: bool) -> S3Client:
+def proxied_client(
+    s3: s3store.S3Store, proxy: s3store.CountingProxy, reuse_connections: bool = True
+) -> S3Client:
     settings = parse_s3(s3.type_settings() | {"endpoint_url": proxy.url})
-    return S3Client(settings, Fetcher(FetchLimits(max_fetches=4)), **options)
+    fetcher = Fetcher(FetchLimits(max_fetches=4))
+    return S3Client(settings, fetcher, reuse_connections=reuse_connections)
 
 
 async def test_small_requests_reuse_one_connection(s3: s3store.S3Store, prefix: str) -> None:
