@@ -27,3 +27,9 @@ def test_ruff_format() -> None:
 def test_mypy_strict() -> None:
     result = run("mypy")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_tests() -> None:
+    """The tests under the same [mypy] config (its strict = True holds for them too)."""
+    result = run("mypy", "tests")
+    assert result.returncode == 0, result.stdout + result.stderr
