@@ -2,8 +2,9 @@
 
 Kept this way, a decoded 4:2:0 source takes 1.5 bytes a pixel, a halving
 touches a third of the bytes an RGB one does, and a tile cut from it is
-encoded back to JPEG without upsampling or colour conversion. Other outputs
-(PNG, rotations, EXIF turns...) are cut as RGB images (`cut_image`).
+encoded back to JPEG without upsampling or colour conversion, turned upright
+as planes when the file's EXIF orientation says so (a phone's portraits).
+Other outputs (PNG, rotations, mirroring...) are cut as RGB images (`cut_image`).
 
 Coordinates are luma pixels. A chroma sample with sampling factors (sx, sy)
 covers sx by sy luma pixels, so luma box (x0, y0, x1, y1) is chroma box
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
-from iiif_server.imaging import turbojpeg
+from iiif_server.imaging import orientation, turbojpeg
 
 FloatBox = tuple[float, float, float, float]
 _JPEG_SAMPLING = (2, 2)  # of colour outputs: 4:2:0
@@ -107,6 +108,18 @@ class Planes:
             size,
             self.sampling,
         )
+
+    def turned(self, exif_orientation: int) -> Planes | None:
+        """These planes turned upright as EXIF `exif_orientation` says (each plane turned
+        alone, chroma sampling swapped with the axes); None when a side is not a whole
+        number of chroma samples, whose grid would then not line up after the turn."""
+        sx, sy = self.sampling
+        if self.width % sx or self.height % sy:
+            return None
+        planes = tuple(orientation.apply(plane, exif_orientation) for plane in self.planes)
+        if orientation.swaps_axes(exif_orientation):
+            return Planes(planes, (self.height, self.width), (sy, sx))
+        return Planes(planes, self.size, self.sampling)
 
     def _halved_crop(self, box: FloatBox, size: tuple[int, int]) -> tuple[Image.Image, ...] | None:
         """4:2:0 chroma of a crop of full-resolution chroma, from the halved planes if made.

@@ -124,14 +124,16 @@ def render(
         turn = decoded.orientation
         box = _stored_box(info, request, turn)
         size = orientation.stored_size(turn, (request.width, request.height))
-        if isinstance(decoded.image, Planes) and _jpeg_of_planes(decoded.image, turn, request):
+        if isinstance(decoded.image, Planes) and _jpeg_of_planes(decoded.image, request):
             piece = transform.cut_planes(decoded, box, size)
-            return piece.encode_jpeg(
-                options.jpeg_quality,
-                gray=request.quality == "gray",
-                optimize=options.jpeg_optimize,
-                progressive=options.jpeg_progressive,
-            )
+            upright = piece if turn == 1 else piece.turned(turn)
+            if upright is not None:
+                return upright.encode_jpeg(
+                    options.jpeg_quality,
+                    gray=request.quality == "gray",
+                    optimize=options.jpeg_optimize,
+                    progressive=options.jpeg_progressive,
+                )
         gray = request.quality in ("gray", "bitonal")
         image = orientation.apply(transform.cut(decoded, box, size, gray), turn)
         image = transform.mirror_and_rotate(
@@ -178,9 +180,10 @@ def prepare_coarse(path: str, identity: str, info: ImageInfo, scale: int) -> Non
             _decoded(worker, path, identity, info, coarsest, False)
 
 
-def _jpeg_of_planes(planes: Planes, turn: int, request: ImageRequest) -> bool:
-    """Whether the output is a JPEG of the cut planes themselves: no other pixel work."""
-    if request.format != "jpg" or turn != 1 or request.mirror or request.rotation != 0:
+def _jpeg_of_planes(planes: Planes, request: ImageRequest) -> bool:
+    """Whether the output is a JPEG of the cut planes themselves, turned upright at most
+    (EXIF orientation): no other pixel work."""
+    if request.format != "jpg" or request.mirror or request.rotation != 0:
         return False
     if planes.is_gray:
         return request.quality in ("default", "gray")
