@@ -6,8 +6,13 @@ node (derivatives on disk, downloads) are deleted by one of its processes only: 
 first to claim the message for its node (`SET NX`), as the journal's writer does.
 Processes of the node that published skip it: the journal reaches them.
 
-Pub/sub delivers to whoever listens now: a node cut off from Redis while a purge is
-published misses it (the admin answer says how many processes received it).
+Pub/sub delivers to whoever listens now, so every purge is also appended to a
+capped Redis stream, and the message on the channel names its entry. A front
+process that lost Redis for a while (a network cut, a Redis failover with its
+data) reads the entries it missed when it subscribes again: a purge published
+meanwhile still reaches it. A process started afresh begins at the stream's end
+(its memory holds nothing to purge); entries older than the stream keeps are
+gone, which the log says.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import asyncio
 import json
 import logging
 import secrets
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 from typing import Any
@@ -29,8 +35,13 @@ from .message import Purge
 logger = logging.getLogger(__name__)
 
 CHANNEL = "iiif:purge:1"
+# The purges of the last while, for processes that were cut off (entries, about).
+STREAM = "iiif:purge:stream:1"
+STREAM_ENTRIES = 10_000
 _CLAIM_SECONDS = 600
 _RECONNECT_PAUSE = 1.0
+# Messages applied lately (a catch-up may meet one the channel brought too).
+_REMEMBERED = 4096
 
 # Applies purges here; `files`: this process deletes its node's files.
 Apply = Callable[[list[Purge], bool], Awaitable[object]]
@@ -41,19 +52,28 @@ class RedisBroadcast:
         self._redis = redis
         self._node = node
         self._task: asyncio.Task[None] | None = None
+        self._last_entry: str | None = None  # the newest stream entry seen
+        self._applied: OrderedDict[str, None] = OrderedDict()
         self.received = 0
+        self.caught_up = 0  # purges read from the stream after a cut
 
     async def publish(self, purges: Sequence[Purge]) -> int | None:
         """Send `purges` to the other nodes; how many processes listened, this one included
         (None: Redis down)."""
-        message = json.dumps(
-            {
-                "id": secrets.token_hex(8),
-                "node": self._node,
-                "purges": [purge.to_json() for purge in purges],
-            }
+        message: dict[str, Any] = {
+            "id": secrets.token_hex(8),
+            "node": self._node,
+            "purges": [purge.to_json() for purge in purges],
+        }
+        client = self._redis.client
+        add = client.xadd(
+            STREAM, {"message": json.dumps(message)}, maxlen=STREAM_ENTRIES, approximate=True
         )
-        return await self._redis.call(self._redis.client.publish(CHANNEL, message), None)
+        entry = await self._redis.call(add, None)
+        if entry is None:
+            return None
+        message["entry"] = _text(entry)
+        return await self._redis.call(client.publish(CHANNEL, json.dumps(message)), None)
 
     def start(self, apply: Apply) -> None:
         self._task = asyncio.ensure_future(self._follow(apply))
@@ -74,6 +94,8 @@ class RedisBroadcast:
         pubsub = self._redis.client.pubsub(ignore_subscribe_messages=True)
         try:
             await pubsub.subscribe(CHANNEL)
+            # Subscribed first: what is published from now on comes on the channel too.
+            await self._catch_up(apply)
             self._redis.link.succeeded()
             while True:
                 message = await pubsub.get_message(timeout=1.0)
@@ -83,16 +105,44 @@ class RedisBroadcast:
             with suppress(RedisError, OSError, TimeoutError):
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
 
-    async def _received(self, data: Any, apply: Apply) -> None:
+    async def _catch_up(self, apply: Apply) -> None:
+        """Apply the stream's entries after the last one seen (the first time: none)."""
+        client = self._redis.client
+        if self._last_entry is None:
+            newest = _entries(await client.xrevrange(STREAM, count=1))
+            self._last_entry = newest[0][0] if newest else "0-0"
+            return
+        missed = _entries(await client.xrange(STREAM, min="(" + self._last_entry, max="+"))
+        oldest = _entries(await client.xrange(STREAM, count=1)) if missed else []
+        if oldest and oldest[0][0] == missed[0][0] and self._last_entry != "0-0":
+            logger.warning(
+                "purge broadcast: Redis keeps about %d purges, and was out of reach long "
+                "enough that some may be gone: purge again what must be gone",
+                STREAM_ENTRIES,
+            )
+        for entry, data in missed:
+            await self._received(data, apply, entry=entry, caught_up=True)
+
+    async def _received(
+        self, data: Any, apply: Apply, *, entry: str | None = None, caught_up: bool = False
+    ) -> None:
         try:
             raw = json.loads(data)
             purges = [Purge.from_json(each) for each in raw["purges"]]
             origin, message_id = str(raw["node"]), str(raw["id"])
+            entry = entry or (str(raw["entry"]) if "entry" in raw else None)
         except (ValueError, TypeError, KeyError):
             logger.warning("purge broadcast: ignored a message that is not a purge")
             return
-        if origin == self._node:
+        if entry is not None and (
+            self._last_entry is None or _entry_key(entry) > _entry_key(self._last_entry)
+        ):
+            self._last_entry = entry
+        if origin == self._node or message_id in self._applied:
             return
+        self._applied[message_id] = None
+        if len(self._applied) > _REMEMBERED:
+            self._applied.popitem(last=False)
         claim = f"{CHANNEL}:claim:{message_id}:{self._node}"
         files = bool(
             await self._redis.call(
@@ -100,8 +150,29 @@ class RedisBroadcast:
             )
         )
         self.received += len(purges)
+        if caught_up:
+            self.caught_up += len(purges)
         try:
             await apply(purges, files)
         except Exception:
             # An unknown type here (configurations differ): nothing more to do here.
             logger.exception("purge broadcast: could not apply %s", ", ".join(map(str, purges)))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _entries(raw: Any) -> list[tuple[str, Any]]:
+    """(entry id, its message) of stream entries as redis-py returns them."""
+    found = []
+    for entry, fields in raw or ():
+        if entry is not None and fields:
+            found.append((_text(entry), fields.get(b"message", fields.get("message"))))
+    return found
+
+
+def _entry_key(entry: str) -> tuple[int, int]:
+    """A stream entry id (`milliseconds-sequence`) in the order Redis gives them."""
+    milliseconds, _, sequence = entry.partition("-")
+    return int(milliseconds), int(sequence or 0)

@@ -83,6 +83,7 @@ class PurgeProduct:
         health = {"received": self.received, "followed": self.followed}
         if self._broadcast is not None:
             health["from_other_nodes"] = self._broadcast.received
+            health["caught_up_after_a_cut"] = self._broadcast.caught_up
         return health
 
     async def purge(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 
-from iiif_server.purge.broadcast import CHANNEL, RedisBroadcast
+from iiif_server.purge.broadcast import CHANNEL, Apply, RedisBroadcast
 from iiif_server.purge.message import Purge
 from iiif_server.shared.redis_link import RedisLink
 from tests.covers.conftest import redis_server, redis_url
@@ -50,6 +51,67 @@ async def test_every_process_of_the_other_nodes_applies_it_one_deletes_files(
         assert sorted(files for _, files in received) == [False, True]
     finally:
         for broadcast in broadcasts:
+            await broadcast.stop()
+        for link in links:
+            await link.close()
+
+
+async def test_a_process_cut_off_from_redis_applies_what_it_missed_once_back(
+    redis_url: str,
+) -> None:
+    """The channel reaches only who listens: a purge published while a node's connection
+    was down reaches it from the stream when it subscribes again, once; a process that
+    starts later does not replay the purges before it."""
+    links = [RedisLink(redis_url) for _ in range(3)]
+    publisher, follower, late = (
+        RedisBroadcast(link, node) for link, node in zip(links, "abc", strict=True)
+    )
+    applied: dict[str, list[tuple[list[Purge], bool]]] = {"a": [], "b": [], "c": []}
+
+    def recorder(name: str) -> Apply:
+        async def apply(purges: list[Purge], files: bool) -> None:
+            applied[name].append((purges, files))
+
+        return apply
+
+    async def listening(count: int) -> None:
+        for _ in range(300):
+            [(_, now)] = await links[0].client.pubsub_numsub(CHANNEL)
+            if now == count:
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"not {count} listening")
+
+    async def until(check: Callable[[], bool]) -> None:
+        for _ in range(300):
+            if check():
+                return
+            await asyncio.sleep(0.02)
+
+    publisher.start(recorder("a"))
+    follower.start(recorder("b"))
+    try:
+        await listening(2)
+        # The network cut: Redis drops every subscriber's connection.
+        await links[0].client.client_kill_filter(_type="pubsub")
+        assert await publisher.publish([Purge("sample", "gone.jpg")]) == 0  # nobody heard it
+        await until(lambda: bool(applied["b"]))
+        assert applied["b"] == [([Purge("sample", "gone.jpg")], True)]
+        assert follower.caught_up == 1
+        await listening(2)
+        assert await publisher.publish([Purge("sample", "next.jpg")]) == 2
+        await until(lambda: len(applied["b"]) == 2)
+        assert [purges for purges, _ in applied["b"]] == [
+            [Purge("sample", "gone.jpg")],
+            [Purge("sample", "next.jpg")],
+        ]
+        late.start(recorder("c"))
+        await listening(3)
+        await asyncio.sleep(0.2)
+        assert applied["c"] == []  # nothing from before it started
+        assert follower.caught_up == 1  # the second one came on the channel, applied once
+    finally:
+        for broadcast in (publisher, follower, late):
             await broadcast.stop()
         for link in links:
             await link.close()
