@@ -91,27 +91,33 @@ class RedisBroadcast:
             await asyncio.sleep(_RECONNECT_PAUSE)
 
     async def _listen(self, apply: Apply) -> None:
-        pubsub = self._redis.client.pubsub(ignore_subscribe_messages=True)
+        if self._last_entry is None:
+            # Where this process starts, read before it subscribes: a purge published
+            # in between is after it in the stream, and then comes in the catch-up.
+            newest = _entries(await self._redis.client.xrevrange(STREAM, count=1))
+            self._last_entry = newest[0][0] if newest else "0-0"
+        pubsub = self._redis.client.pubsub()
         try:
             await pubsub.subscribe(CHANNEL)
-            # Subscribed first: what is published from now on comes on the channel too.
-            await self._catch_up(apply)
-            self._redis.link.succeeded()
             while True:
                 message = await pubsub.get_message(timeout=1.0)
-                if message is not None:
+                if message is None:
+                    continue
+                if message.get("type") == "subscribe":
+                    # Subscribed (again: redis-py reconnects by itself after a cut):
+                    # from now on purges come on the channel; the stream has the rest.
+                    await self._catch_up(apply)
+                    self._redis.link.succeeded()
+                elif message.get("type") == "message":
                     await self._received(message.get("data"), apply)
         finally:
             with suppress(RedisError, OSError, TimeoutError):
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def _catch_up(self, apply: Apply) -> None:
-        """Apply the stream's entries after the last one seen (the first time: none)."""
+        """Apply the stream's entries after the last one seen."""
         client = self._redis.client
-        if self._last_entry is None:
-            newest = _entries(await client.xrevrange(STREAM, count=1))
-            self._last_entry = newest[0][0] if newest else "0-0"
-            return
+        assert self._last_entry is not None  # set before subscribing
         missed = _entries(await client.xrange(STREAM, min="(" + self._last_entry, max="+"))
         oldest = _entries(await client.xrange(STREAM, count=1)) if missed else []
         if oldest and oldest[0][0] == missed[0][0] and self._last_entry != "0-0":
