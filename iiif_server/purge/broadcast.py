@@ -11,8 +11,10 @@ capped Redis stream, and the message on the channel names its entry. A front
 process that lost Redis for a while (a network cut, a Redis failover with its
 data) reads the entries it missed when it subscribes again: a purge published
 meanwhile still reaches it. A process started afresh begins at the stream's end
-(its memory holds nothing to purge); entries older than the stream keeps are
-gone, which the log says.
+(its memory holds nothing to purge), unless its node wrote down how far it had
+read (`position`, a file in the node's cache folder): then a node that was down
+as a whole catches up too, and deletes the files purged meanwhile. Entries older
+than the stream keeps are gone, which the log says.
 """
 
 from __future__ import annotations
@@ -20,10 +22,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import re
 import secrets
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
+from pathlib import Path
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -42,15 +47,17 @@ _CLAIM_SECONDS = 600
 _RECONNECT_PAUSE = 1.0
 # Messages applied lately (a catch-up may meet one the channel brought too).
 _REMEMBERED = 4096
+_ENTRY = re.compile(r"\d{1,20}-\d{1,20}")
 
 # Applies purges here; `files`: this process deletes its node's files.
 Apply = Callable[[list[Purge], bool], Awaitable[object]]
 
 
 class RedisBroadcast:
-    def __init__(self, redis: RedisLink, node: str) -> None:
+    def __init__(self, redis: RedisLink, node: str, position: Path | None = None) -> None:
         self._redis = redis
         self._node = node
+        self._position = position  # where the node's processes note the newest entry read
         self._task: asyncio.Task[None] | None = None
         self._last_entry: str | None = None  # the newest stream entry seen
         self._applied: OrderedDict[str, None] = OrderedDict()
@@ -95,7 +102,11 @@ class RedisBroadcast:
             # Where this process starts, read before it subscribes: a purge published
             # in between is after it in the stream, and then comes in the catch-up.
             newest = _entries(await self._redis.client.xrevrange(STREAM, count=1))
-            self._last_entry = newest[0][0] if newest else "0-0"
+            end = newest[0][0] if newest else "0-0"
+            saved = self._saved_position()
+            # A position past the stream's end is another Redis's: start at this one's end.
+            usable = saved is not None and _entry_key(saved) <= _entry_key(end)
+            self._last_entry = saved if usable else end
         pubsub = self._redis.client.pubsub()
         try:
             await pubsub.subscribe(CHANNEL)
@@ -144,6 +155,7 @@ class RedisBroadcast:
             self._last_entry is None or _entry_key(entry) > _entry_key(self._last_entry)
         ):
             self._last_entry = entry
+            self._save_position(entry)
         if origin == self._node or message_id in self._applied:
             return
         self._applied[message_id] = None
@@ -163,6 +175,27 @@ class RedisBroadcast:
         except Exception:
             # An unknown type here (configurations differ): nothing more to do here.
             logger.exception("purge broadcast: could not apply %s", ", ".join(map(str, purges)))
+
+    def _saved_position(self) -> str | None:
+        if self._position is None:
+            return None
+        try:
+            text = self._position.read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            return None
+        return text if _ENTRY.fullmatch(text) else None
+
+    def _save_position(self, entry: str) -> None:
+        """Note `entry` for the node's next processes (a few bytes; purges are rare)."""
+        if self._position is None:
+            return
+        temp = self._position.with_name(f".{self._position.name}.{os.getpid()}")
+        try:
+            self._position.parent.mkdir(parents=True, exist_ok=True)
+            temp.write_text(entry, encoding="ascii")
+            temp.replace(self._position)
+        except OSError as error:
+            logger.warning("purge broadcast: cannot note the stream position: %s", error)
 
 
 def _text(value: bytes | str) -> str:

@@ -37,7 +37,8 @@ def purge_product(settings: Settings, server: Server) -> PurgeProduct:
     shared = server.shared
     broadcast = None
     if shared is not None and shared.redis is not None:
-        broadcast = RedisBroadcast(shared.redis, shared.node)
+        position = settings.cache_path / "purge" / "broadcast-position"
+        broadcast = RedisBroadcast(shared.redis, shared.node, position)
     return PurgeProduct(
         settings.admin_token,
         PurgeJournal(settings.cache_path / "purge"),
