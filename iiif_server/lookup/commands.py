@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import ServerError
 from .config import LookupSettings
-from .index import Index
+from .index import Index, urls_of
 from .leader import sync_locked
 from .listings import Listings
 from .state import SchemeStatus, index_path
@@ -95,18 +95,24 @@ def _report(
     # Streamed through both indexes, so that two million ids need no memory.
     differences: dict[str, list[str]] = {"added": [], "removed": [], "changed": []}
     counts = dict.fromkeys(differences, 0)
-    for identifier, urls in new.items():
-        previous = old.lookup(identifier) if old is not None else None
-        label = "added" if previous is None else "changed" if previous != urls else None
+    # Compared as stored: only ids whose bytes differ are parsed (the order of modes may).
+    for key, part in new.records():
+        previous = old.stored(key) if old is not None else None
+        if previous is None:
+            label: str | None = "added"
+        elif previous != part and urls_of(previous) != urls_of(part):
+            label = "changed"
+        else:
+            label = None
         if label is not None:
             counts[label] += 1
             if len(differences[label]) < EXAMPLES:
-                differences[label].append(f"  {label} {identifier}: {urls}")
-    for identifier, urls in old.items() if old is not None else ():
-        if new.lookup(identifier) is None:
+                differences[label].append(f"  {label} {key.decode()}: {urls_of(part)}")
+    for key, part in old.records() if old is not None else ():
+        if new.stored(key) is None:
             counts["removed"] += 1
             if len(differences["removed"]) < EXAMPLES:
-                differences["removed"].append(f"  removed {identifier}: {urls}")
+                differences["removed"].append(f"  removed {key.decode()}: {urls_of(part)}")
     summary = ", ".join(f"{count} {label}" for label, count in counts.items())
     dropped = f"{status.dropped_urls} URLs and {status.dropped_ids} ids dropped"
     lines = [f"{scheme}: changed: {size}: {summary}; {dropped}"]

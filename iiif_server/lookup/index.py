@@ -93,6 +93,11 @@ def _parse_record(record: bytes) -> tuple[bytes, dict[str, str]]:
     return record[1 : 1 + record[0]], _urls(record[1 + record[0] :])
 
 
+def urls_of(text: bytes) -> dict[str, str]:
+    """The URLs by mode of a record's stored part (`Index.records`, `Index.stored`)."""
+    return _urls(text)
+
+
 def _urls(text: bytes) -> dict[str, str]:
     parts = text.decode().split("\0") if text else []
     return dict(zip(parts[::2], parts[1::2], strict=True))
@@ -234,6 +239,9 @@ class Index:
         self._starts = view[starts:table].cast("Q")
         self._table = view[table : table + 8 * self._slots].cast("Q")
         view.release()
+        # The block decompressed last: ids asked for in listing order (a report comparing
+        # two listings) share it eight at a time.
+        self._last_block: tuple[int, bytes] = (-1, b"")
 
     def lookup(self, identifier: str) -> dict[str, str] | None:
         """Every URL of `identifier` by mode, or None when the listing does not have it."""
@@ -256,8 +264,7 @@ class Index:
             if current >> 32 == tag:
                 number = (current & _LOW) - 1
                 block, index = divmod(number, BLOCK)
-                raw = self._decompress(self._map[self._starts[block] : self._starts[block + 1]])
-                record = _unpack_record(raw, index)
+                record = _unpack_record(self._block(block), index)
                 if record[1 : 1 + record[0]] == key and record[0] == len(key):
                     return number, record[1 + record[0] :]
             slot = slot + 1 if slot + 1 < slots else 0
@@ -276,13 +283,47 @@ class Index:
 
     def items(self) -> Iterator[tuple[str, dict[str, str]]]:
         """Every id with its URLs (a replaced duplicate left out), in listing order."""
+        for key, part in self.records():
+            yield key.decode(), _urls(part)
+
+    def records(self) -> Iterator[tuple[bytes, bytes]]:
+        """`items` as stored: the id's bytes and its `mode NUL URL ...` part."""
         for block in range(len(self._starts) - 1):
-            raw = self._decompress(self._map[self._starts[block] : self._starts[block + 1]])
+            raw = self._block(block)
             for index in range(_U32.unpack_from(raw)[0]):
-                key, urls = _parse_record(_unpack_record(raw, index))
-                found = self._find(key)
-                if found is not None and found[0] == block * BLOCK + index:
-                    yield key.decode(), urls
+                record = _unpack_record(raw, index)
+                key = record[1 : 1 + record[0]]
+                if self._is_live(key, block * BLOCK + index):
+                    yield key, record[1 + record[0] :]
+
+    def stored(self, key: bytes) -> bytes | None:
+        """The `mode NUL URL ...` part of the id `key` (bytes), None when not listed."""
+        found = self._find(key)
+        return None if found is None else found[1]
+
+    def _block(self, block: int) -> bytes:
+        if self._last_block[0] != block:
+            raw = self._decompress(self._map[self._starts[block] : self._starts[block + 1]])
+            self._last_block = (block, raw)
+        return self._last_block[1]
+
+    def _is_live(self, key: bytes, number: int) -> bool:
+        """Whether record `number` (of `key`) is the one the table holds for its id.
+
+        The table holds each id once; the entry for record `number` can only be its
+        id's, on its probe path: no block to decompress to tell a replaced duplicate.
+        """
+        hashed = id_hash(key)
+        tag, wanted = hashed >> 32, number + 1
+        table, slots = self._table, self._slots
+        slot = hashed % slots
+        while True:
+            current: int = table[slot]
+            if current == 0:
+                return False
+            if current >> 32 == tag and current & _LOW == wanted:
+                return True
+            slot = slot + 1 if slot + 1 < slots else 0
 
     def close(self) -> None:
         self._starts.release()

@@ -74,3 +74,25 @@ def test_lookup_off(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     off.write_text("lookup: {listing_url: null}\n")
     assert main(["lookup", "sync", "--config", str(off)]) == 2
     assert "lookup is off" in capsys.readouterr().err
+
+
+def test_the_same_urls_in_another_order_are_no_change(
+    editor: FakeEditor, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The report compares what each id's modes point to, not the order they are listed in."""
+    path = config(tmp_path, editor)
+    edit, epub = "http://editor.example/a/edit/", "http://editor.example/a.epub"
+    editor.listings[SCHEME] = {
+        "a": {"edit": edit, "epub": epub},
+        "b": {"edit": "http://editor.example/b/edit/"},
+    }
+    assert main(["lookup", "sync", "--config", path]) == 0
+    assert f"{SCHEME}: changed: 2 ids: 2 added, 0 removed, 0 changed" in capsys.readouterr().out
+    editor.listings[SCHEME] = {
+        "a": {"epub": epub, "edit": edit},
+        "b": {"edit": "http://editor.example/b2/edit/"},
+    }
+    assert main(["lookup", "sync", "--config", path]) == 0
+    printed = capsys.readouterr().out
+    assert f"{SCHEME}: changed: 2 ids: 0 added, 0 removed, 1 changed" in printed
+    assert "  changed b: {'edit': 'http://editor.example/b2/edit/'}" in printed
