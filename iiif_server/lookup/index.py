@@ -89,16 +89,13 @@ def _unpack_record(block: bytes, index: int) -> bytes:
     return block[start:end]
 
 
-def _parse_record(record: bytes) -> tuple[bytes, dict[str, str]]:
-    return record[1 : 1 + record[0]], _urls(record[1 + record[0] :])
+def _split_record(record: bytes) -> tuple[bytes, bytes]:
+    """A record's id (bytes) and its `mode NUL URL ...` part."""
+    return record[1 : 1 + record[0]], record[1 + record[0] :]
 
 
 def urls_of(text: bytes) -> dict[str, str]:
     """The URLs by mode of a record's stored part (`Index.records`, `Index.stored`)."""
-    return _urls(text)
-
-
-def _urls(text: bytes) -> dict[str, str]:
     parts = text.decode().split("\0") if text else []
     return dict(zip(parts[::2], parts[1::2], strict=True))
 
@@ -196,7 +193,7 @@ class IndexWriter:
         def key(number: int) -> bytes:
             block, index = divmod(number, BLOCK)
             raw = decompressor.decompress(blocks[self._starts[block] : self._starts[block + 1]])
-            return _parse_record(_unpack_record(raw, index))[0]
+            return _split_record(_unpack_record(raw, index))[0]
 
         return key((current & _LOW) - 1) == key(number)
 
@@ -247,7 +244,7 @@ class Index:
         """Every URL of `identifier` by mode, or None when the listing does not have it."""
         # An id from a URL may hold a lone surrogate: it matches nothing, and must not raise.
         found = self._find(identifier.encode("utf-8", "surrogatepass"))
-        return _urls(found[1]) if found is not None else None
+        return urls_of(found[1]) if found is not None else None
 
     def _find(self, key: bytes) -> tuple[int, bytes] | None:
         """The record number of `key`, and its `mode NUL URL ...` part."""
@@ -284,17 +281,16 @@ class Index:
     def items(self) -> Iterator[tuple[str, dict[str, str]]]:
         """Every id with its URLs (a replaced duplicate left out), in listing order."""
         for key, part in self.records():
-            yield key.decode(), _urls(part)
+            yield key.decode(), urls_of(part)
 
     def records(self) -> Iterator[tuple[bytes, bytes]]:
         """`items` as stored: the id's bytes and its `mode NUL URL ...` part."""
         for block in range(len(self._starts) - 1):
             raw = self._block(block)
             for index in range(_U32.unpack_from(raw)[0]):
-                record = _unpack_record(raw, index)
-                key = record[1 : 1 + record[0]]
+                key, part = _split_record(_unpack_record(raw, index))
                 if self._is_live(key, block * BLOCK + index):
-                    yield key, record[1 + record[0] :]
+                    yield key, part
 
     def stored(self, key: bytes) -> bytes | None:
         """The `mode NUL URL ...` part of the id `key` (bytes), None when not listed."""
