@@ -99,14 +99,9 @@ class RedisBroadcast:
 
     async def _listen(self, apply: Apply) -> None:
         if self._last_entry is None:
-            # Where this process starts, read before it subscribes: a purge published
-            # in between is after it in the stream, and then comes in the catch-up.
-            newest = _entries(await self._redis.client.xrevrange(STREAM, count=1))
-            end = newest[0][0] if newest else "0-0"
-            saved = self._saved_position()
-            # A position past the stream's end is another Redis's: start at this one's end.
-            usable = saved is not None and _entry_key(saved) <= _entry_key(end)
-            self._last_entry = saved if usable else end
+            # Read before subscribing: a purge published in between is after it in the
+            # stream, and then comes in the catch-up.
+            self._last_entry = await self._starting_entry()
         pubsub = self._redis.client.pubsub()
         try:
             await pubsub.subscribe(CHANNEL)
@@ -124,6 +119,16 @@ class RedisBroadcast:
         finally:
             with suppress(RedisError, OSError, TimeoutError):
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def _starting_entry(self) -> str:
+        """Where this process starts reading: its node's noted position, else the end."""
+        newest = _entries(await self._redis.client.xrevrange(STREAM, count=1))
+        end = newest[0][0] if newest else "0-0"
+        saved = self._saved_position()
+        # A position past the stream's end is another Redis's: start at this one's end.
+        if saved is not None and _entry_key(saved) <= _entry_key(end):
+            return saved
+        return end
 
     async def _catch_up(self, apply: Apply) -> None:
         """Apply the stream's entries after the last one seen."""
